@@ -1,0 +1,417 @@
+//! The Configuration Manager: handles, key objects, the callback list and its dispatch.
+//!
+//! [`Registry`] is the whole registry: the key tree, the storage it persists to, the open
+//! handles and the altitude-ordered list of [`RegistryCallback`]s. It is shared between
+//! threads (`Clone` is a cheap reference): callbacks run without any registry lock held, so a
+//! callback may block (waiting for a verdict, say) and delay only the operation it filters.
+//!
+//! Dispatch follows `reference/cm-callbacks.md` section 2.3 literally; see `dispatch.rs`.
+
+mod callback;
+mod dispatch;
+mod ops;
+mod slab;
+mod watch;
+
+pub use callback::{
+    Argument, CallContext, CallbackCx, CreateKeyInfo, Mode, ObjectContext, Operation, PostInfo, PreInfo,
+    RegistryCallback,
+};
+pub use ops::{CreateOptions, OpenOptions};
+pub use watch::{WatchId, WatchNotifier};
+
+use crate::altitude::Altitude;
+use crate::storage::{KeyImage, Storage};
+use crate::tree::{KeyId, Tree};
+use crate::{Clock, NtStatus};
+use parking_lot::{Condvar, Mutex, RwLock};
+use slab::Slab;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+/// A registration cookie (`LARGE_INTEGER Cookie`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+pub struct Cookie(pub u64);
+
+/// A key object: one open instance of a key (what a handle refers to).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+pub struct ObjectId(pub u64);
+
+/// A handle to a key object, with the access granted at open.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+pub struct Handle(pub u64);
+
+/// The security identity of a caller.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Token {
+    /// The user's SID (what `HKCU` means for this caller).
+    pub user_sid: String,
+    /// The LocalSystem account: granted rights reserved to SYSTEM.
+    pub system: bool,
+}
+
+/// Facts about the calling process, decided by whoever hosts the registry from kernel facts.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct ProcessInfo {
+    /// Process id.
+    pub pid: u32,
+    /// Executable path.
+    pub image: String,
+    /// The box the process runs in, if any.
+    pub box_name: Option<String>,
+    /// Process class flags (for filters such as protection).
+    pub flags: u32,
+}
+
+/// Who performs an operation: processor mode, token and process, and (for calls issued from
+/// inside a callback) the callbacks currently running, so dispatch starts below them.
+#[derive(Clone)]
+pub struct Caller {
+    /// Kernel or user mode.
+    pub mode: Mode,
+    /// The token access is checked against.
+    pub token: Arc<Token>,
+    /// The process.
+    pub process: Arc<ProcessInfo>,
+    pub(crate) stack: Vec<Arc<Entry>>,
+}
+
+impl fmt::Debug for Caller {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Caller")
+            .field("mode", &self.mode)
+            .field("token", &self.token)
+            .field("process", &self.process)
+            .field("nested_in", &self.stack.iter().map(|e| e.cookie).collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Caller {
+    /// A user-mode caller.
+    pub fn user(token: Token, process: ProcessInfo) -> Self {
+        Self { mode: Mode::User, token: Arc::new(token), process: Arc::new(process), stack: Vec::new() }
+    }
+
+    /// The registry's own kernel-mode identity (LocalSystem).
+    pub fn system() -> Self {
+        Self {
+            mode: Mode::Kernel,
+            token: Arc::new(Token { user_sid: "S-1-5-18".into(), system: true }),
+            process: Arc::new(ProcessInfo { pid: 0, image: "System".into(), ..ProcessInfo::default() }),
+            stack: Vec::new(),
+        }
+    }
+
+    /// True when this call was issued from inside a callback.
+    pub fn is_nested(&self) -> bool {
+        !self.stack.is_empty()
+    }
+}
+
+/// Switches for behaviour that differs between documentation and practice.
+#[derive(Clone, Debug)]
+pub struct RegistryOptions {
+    /// Honour a post callback's `return_status` even when it does not return
+    /// `STATUS_CALLBACK_BYPASS` (the decompiled kernel's behaviour; the documented contract,
+    /// the default, ignores it).
+    pub return_status_without_bypass: bool,
+    /// The most call records (one per callback per operation in flight) that may exist at
+    /// once; past it the pre phase fails with `STATUS_INSUFFICIENT_RESOURCES`, as a failed
+    /// pool allocation does in the kernel.
+    pub max_call_records: usize,
+}
+
+impl Default for RegistryOptions {
+    fn default() -> Self {
+        Self { return_status_without_bypass: false, max_call_records: 1 << 20 }
+    }
+}
+
+/// One registered callback.
+pub(crate) struct Entry {
+    pub(crate) cookie: Cookie,
+    pub(crate) altitude: Altitude,
+    /// Registration order, which breaks ties between legacy registrations at 425000.
+    pub(crate) seq: u64,
+    pub(crate) callback: Arc<dyn RegistryCallback>,
+    pub(crate) inflight: AtomicUsize,
+    pub(crate) unregistering: AtomicBool,
+}
+
+impl Entry {
+    /// True if `self` comes after `other` in dispatch order.
+    fn after(&self, other: &Entry) -> bool {
+        self.altitude < other.altitude || (self.altitude == other.altitude && self.seq > other.seq)
+    }
+}
+
+pub(crate) struct KeyObject {
+    pub(crate) key: KeyId,
+    pub(crate) handles: u32,
+    /// Pointer references (a result object in transit, a filter's reference).
+    pub(crate) refs: u32,
+    pub(crate) contexts: Vec<(Cookie, ObjectContext)>,
+    pub(crate) permanent: bool,
+}
+
+pub(crate) struct HandleEntry {
+    pub(crate) object: ObjectId,
+    pub(crate) access: u32,
+}
+
+pub(crate) struct State {
+    pub(crate) tree: Tree,
+    pub(crate) objects: Slab<KeyObject>,
+    pub(crate) handles: Slab<HandleEntry>,
+    pub(crate) watches: Slab<watch::Watch>,
+    pub(crate) storage: Box<dyn Storage>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) state: Mutex<State>,
+    pub(crate) callbacks: RwLock<Arc<[Arc<Entry>]>>,
+    pub(crate) registration: Mutex<u64>,
+    pub(crate) next_cookie: AtomicU64,
+    pub(crate) idle: Condvar,
+    pub(crate) idle_lock: Mutex<()>,
+    pub(crate) live_records: AtomicUsize,
+    pub(crate) contexts_in_use: AtomicUsize,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) options: RegistryOptions,
+    pub(crate) root_object: ObjectId,
+}
+
+/// The registry: key tree, storage, handles and filter stack. Cloning shares it.
+#[derive(Clone)]
+pub struct Registry {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registry").field("callbacks", &self.inner.callbacks.read().len()).finish()
+    }
+}
+
+impl Registry {
+    /// A registry over `image` (as loaded from storage), persisting changes to `storage`.
+    /// The volatile `HARDWARE` key is created afresh, as at every boot.
+    pub fn new(
+        image: &KeyImage,
+        storage: Box<dyn Storage>,
+        clock: Arc<dyn Clock>,
+        options: RegistryOptions,
+    ) -> Result<Self, String> {
+        let tree = Tree::from_image(image)?;
+        Ok(Self::from_tree(tree, storage, clock, options))
+    }
+
+    /// A registry over an already-built tree.
+    pub fn from_tree(mut tree: Tree, storage: Box<dyn Storage>, clock: Arc<dyn Clock>, options: RegistryOptions) -> Self {
+        crate::fresh::add_volatile_keys(&mut tree, clock.now());
+        let mut objects = Slab::default();
+        let root = tree.root();
+        let root_object =
+            ObjectId(objects.insert(KeyObject { key: root, handles: 1, refs: 1, contexts: Vec::new(), permanent: true }));
+        let state = State { tree, objects, handles: Slab::default(), watches: Slab::default(), storage };
+        let seed = clock.now();
+        Self {
+            inner: Arc::new(Inner {
+                state: Mutex::new(state),
+                callbacks: RwLock::new(Arc::from(Vec::new())),
+                registration: Mutex::new(0),
+                next_cookie: AtomicU64::new(seed | 1),
+                idle: Condvar::new(),
+                idle_lock: Mutex::new(()),
+                live_records: AtomicUsize::new(0),
+                contexts_in_use: AtomicUsize::new(0),
+                clock,
+                options,
+                root_object,
+            }),
+        }
+    }
+
+    /// A fresh in-memory registry with the standard layout (scratch use and tests).
+    pub fn fresh_in_memory(clock: Arc<dyn Clock>) -> Self {
+        let image = crate::fresh::fresh_image(clock.now());
+        Self::new(&image, Box::new(crate::storage::MemoryStorage), clock, RegistryOptions::default())
+            .expect("the fresh image is well formed")
+    }
+
+    /// The `\REGISTRY` root object (the `RootObject` of absolute opens).
+    pub fn root_object(&self) -> ObjectId {
+        self.inner.root_object
+    }
+
+    /// A copy of the persistent tree (for saving and checkpoints).
+    pub fn image(&self) -> KeyImage {
+        self.inner.state.lock().tree.image()
+    }
+
+    /// Runs `f` with read access to the key tree (for bulk readers such as export).
+    pub fn with_tree<R>(&self, f: impl FnOnce(&Tree) -> R) -> R {
+        f(&self.inner.state.lock().tree)
+    }
+
+    /// Number of open handles.
+    pub fn open_handles(&self) -> usize {
+        self.inner.state.lock().handles.len()
+    }
+
+    /// `CmRegisterCallbackEx`: registers at a decimal altitude. An altitude already taken
+    /// fails with `STATUS_FLT_INSTANCE_ALTITUDE_COLLISION`.
+    pub fn register(&self, altitude: &str, callback: Arc<dyn RegistryCallback>) -> Result<Cookie, NtStatus> {
+        let altitude = Altitude::parse(altitude).map_err(|_| NtStatus::STATUS_INVALID_PARAMETER)?;
+        self.insert_callback(altitude, callback, false)
+    }
+
+    /// `CmRegisterCallback`: registers at the legacy altitude 425000, after any earlier legacy
+    /// registrations there.
+    pub fn register_legacy(&self, callback: Arc<dyn RegistryCallback>) -> Cookie {
+        self.insert_callback(Altitude::legacy(), callback, true)
+            .expect("legacy registrations never collide")
+    }
+
+    fn insert_callback(&self, altitude: Altitude, callback: Arc<dyn RegistryCallback>, legacy: bool) -> Result<Cookie, NtStatus> {
+        let mut seq = self.inner.registration.lock();
+        let mut list: Vec<Arc<Entry>> = self.inner.callbacks.read().iter().cloned().collect();
+        if !legacy && list.iter().any(|e| e.altitude == altitude) {
+            return Err(NtStatus::STATUS_FLT_INSTANCE_ALTITUDE_COLLISION);
+        }
+        *seq += 1;
+        let cookie = Cookie(self.inner.next_cookie.fetch_add(2, Ordering::Relaxed));
+        let entry = Arc::new(Entry {
+            cookie,
+            altitude,
+            seq: *seq,
+            callback,
+            inflight: AtomicUsize::new(0),
+            unregistering: AtomicBool::new(false),
+        });
+        let pos = list.iter().position(|e| !entry.after(e)).unwrap_or(list.len());
+        list.insert(pos, entry);
+        *self.inner.callbacks.write() = Arc::from(list);
+        Ok(cookie)
+    }
+
+    /// `CmUnRegisterCallback`: removes the callback, waits until no operation is inside it,
+    /// then sends `RegNtCallbackObjectContextCleanup` for every object context it still holds.
+    /// Must not be called from inside the callback being removed.
+    pub fn unregister(&self, cookie: Cookie) -> Result<(), NtStatus> {
+        let entry = {
+            let _seq = self.inner.registration.lock();
+            let list = self.inner.callbacks.read().clone();
+            let entry = list.iter().find(|e| e.cookie == cookie).cloned().ok_or(NtStatus::STATUS_INVALID_PARAMETER)?;
+            entry.unregistering.store(true, Ordering::SeqCst);
+            let rest: Vec<Arc<Entry>> = list.iter().filter(|e| e.cookie != cookie).cloned().collect();
+            *self.inner.callbacks.write() = Arc::from(rest);
+            entry
+        };
+        {
+            let mut guard = self.inner.idle_lock.lock();
+            while entry.inflight.load(Ordering::SeqCst) != 0 {
+                self.inner.idle.wait(&mut guard);
+            }
+        }
+        let released: Vec<(ObjectId, ObjectContext)> = {
+            let mut st = self.inner.state.lock();
+            let mut out = Vec::new();
+            let ids: Vec<u64> = st.objects.iter().map(|(id, _)| id).collect();
+            for id in ids {
+                if let Some(obj) = st.objects.get_mut(id)
+                    && let Some(pos) = obj.contexts.iter().position(|(c, _)| *c == cookie)
+                {
+                    out.push((ObjectId(id), obj.contexts.remove(pos).1));
+                }
+            }
+            out
+        };
+        self.inner.contexts_in_use.fetch_sub(released.len(), Ordering::Relaxed);
+        let caller = Caller::system();
+        for (object, object_context) in released {
+            let cx = CallbackCx { registry: self, caller: &caller, entry: &entry };
+            entry.callback.notify(
+                &cx,
+                crate::RegNotifyClass::RegNtCallbackObjectContextCleanup,
+                Argument::ContextCleanup { object, object_context },
+            );
+        }
+        Ok(())
+    }
+
+    /// The registered callbacks in dispatch order: cookie and altitude.
+    pub fn callbacks(&self) -> Vec<(Cookie, String)> {
+        self.inner.callbacks.read().iter().map(|e| (e.cookie, e.altitude.as_str().to_owned())).collect()
+    }
+
+    pub(crate) fn set_object_context(&self, cookie: Cookie, object: ObjectId, context: ObjectContext) -> Result<Option<ObjectContext>, NtStatus> {
+        let mut st = self.inner.state.lock();
+        let obj = st.objects.get_mut(object.0).ok_or(NtStatus::STATUS_INVALID_PARAMETER)?;
+        if let Some(slot) = obj.contexts.iter_mut().find(|(c, _)| *c == cookie) {
+            return Ok(Some(std::mem::replace(&mut slot.1, context)));
+        }
+        obj.contexts.push((cookie, context));
+        self.inner.contexts_in_use.fetch_add(1, Ordering::Relaxed);
+        Ok(None)
+    }
+
+    pub(crate) fn object_context(&self, cookie: Cookie, object: Option<ObjectId>) -> Option<ObjectContext> {
+        if self.inner.contexts_in_use.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        let st = self.inner.state.lock();
+        let obj = st.objects.get(object?.0)?;
+        obj.contexts.iter().find(|(c, _)| *c == cookie).map(|(_, ctx)| ctx.clone())
+    }
+
+    /// `CmCallbackGetKeyObjectIDEx`: the key's id (the same for every object on the key, and
+    /// across renames) and its current full name.
+    pub fn key_object_id(&self, object: ObjectId) -> Result<(KeyId, String), NtStatus> {
+        let st = self.inner.state.lock();
+        let obj = st.objects.get(object.0).ok_or(NtStatus::STATUS_INVALID_PARAMETER)?;
+        Ok((obj.key, st.tree.path(obj.key)))
+    }
+
+    /// The object a handle refers to, with a new pointer reference.
+    pub fn reference_object_by_handle(&self, handle: Handle) -> Result<ObjectId, NtStatus> {
+        let mut st = self.inner.state.lock();
+        let object = st.handles.get(handle.0).ok_or(NtStatus::STATUS_INVALID_HANDLE)?.object;
+        if let Some(obj) = st.objects.get_mut(object.0) {
+            obj.refs += 1;
+        }
+        Ok(object)
+    }
+
+    /// Drops a pointer reference; the object goes when no handle or reference is left.
+    pub fn dereference_object(&self, object: ObjectId) {
+        let mut st = self.inner.state.lock();
+        if let Some(obj) = st.objects.get_mut(object.0) {
+            obj.refs = obj.refs.saturating_sub(1);
+            if obj.refs == 0 && obj.handles == 0 && !obj.permanent {
+                let gone = st.objects.remove(object.0);
+                if let Some(gone) = gone {
+                    self.inner.contexts_in_use.fetch_sub(gone.contexts.len(), Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    /// The object behind a handle.
+    pub fn handle_object(&self, handle: Handle) -> Result<ObjectId, NtStatus> {
+        let st = self.inner.state.lock();
+        st.handles.get(handle.0).map(|h| h.object).ok_or(NtStatus::STATUS_INVALID_HANDLE)
+    }
+
+    /// The access granted to a handle.
+    pub fn handle_access(&self, handle: Handle) -> Result<u32, NtStatus> {
+        let st = self.inner.state.lock();
+        st.handles.get(handle.0).map(|h| h.access).ok_or(NtStatus::STATUS_INVALID_HANDLE)
+    }
+
+    pub(crate) fn now(&self) -> u64 {
+        self.inner.clock.now()
+    }
+}

@@ -1,0 +1,198 @@
+//! Key and value names: Windows' limits and its case-insensitive, case-preserving comparison.
+//!
+//! Names compare the way the Configuration Manager compares them: each character is upcased
+//! (a simple one-to-one mapping, like `RtlUpcaseUnicodeChar`; characters whose uppercase is
+//! several characters stay as they are) and the results are compared by code point.
+
+use std::cmp::Ordering;
+
+/// Longest key name component, in UTF-16 code units.
+pub const MAX_KEY_NAME_LEN: usize = 255;
+/// Longest value name, in UTF-16 code units.
+pub const MAX_VALUE_NAME_LEN: usize = 16_383;
+/// Deepest key path, in components below `\REGISTRY`.
+pub const MAX_PATH_DEPTH: usize = 512;
+
+/// A name that breaks Windows' naming rules.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NameError {
+    /// An empty key name component (`A\\B`, or an empty path where a name is needed).
+    #[error("empty key name component in {path:?}")]
+    EmptyComponent {
+        /// The whole path as given.
+        path: String,
+    },
+    /// A key name component longer than 255 UTF-16 code units.
+    #[error("key name {name:?} is {len} characters long; the limit is {MAX_KEY_NAME_LEN}")]
+    KeyNameTooLong {
+        /// The first characters of the name.
+        name: String,
+        /// Its length in UTF-16 code units.
+        len: usize,
+    },
+    /// A value name longer than 16383 UTF-16 code units.
+    #[error("value name is {len} characters long; the limit is {MAX_VALUE_NAME_LEN}")]
+    ValueNameTooLong {
+        /// Its length in UTF-16 code units.
+        len: usize,
+    },
+    /// A path deeper than 512 levels.
+    #[error("key path is {depth} levels deep; the limit is {MAX_PATH_DEPTH}")]
+    TooDeep {
+        /// The depth.
+        depth: usize,
+    },
+    /// A key name containing a NUL character.
+    #[error("key name {name:?} contains a NUL character")]
+    Nul {
+        /// The name.
+        name: String,
+    },
+}
+
+impl NameError {
+    /// The NTSTATUS the registry returns for this error.
+    pub fn status(&self) -> crate::NtStatus {
+        use crate::NtStatus as S;
+        match self {
+            NameError::EmptyComponent { .. } | NameError::Nul { .. } => S::STATUS_OBJECT_NAME_INVALID,
+            NameError::KeyNameTooLong { .. } | NameError::ValueNameTooLong { .. } => S::STATUS_INVALID_PARAMETER,
+            NameError::TooDeep { .. } => S::STATUS_NAME_TOO_LONG,
+        }
+    }
+}
+
+fn utf16_len(s: &str) -> usize {
+    if s.is_ascii() { s.len() } else { s.encode_utf16().count() }
+}
+
+/// Checks one key name component.
+pub fn check_key_name(name: &str) -> Result<(), NameError> {
+    if name.is_empty() {
+        return Err(NameError::EmptyComponent { path: name.to_owned() });
+    }
+    let len = utf16_len(name);
+    if len > MAX_KEY_NAME_LEN {
+        return Err(NameError::KeyNameTooLong { name: name.chars().take(32).collect::<String>() + "…", len });
+    }
+    if name.contains('\0') {
+        return Err(NameError::Nul { name: name.to_owned() });
+    }
+    Ok(())
+}
+
+/// Checks a value name (the empty name is the default value).
+pub fn check_value_name(name: &str) -> Result<(), NameError> {
+    let len = utf16_len(name);
+    if len > MAX_VALUE_NAME_LEN {
+        return Err(NameError::ValueNameTooLong { len });
+    }
+    Ok(())
+}
+
+/// Splits a relative key path into checked components. A single trailing `\` is allowed.
+pub fn split_path(path: &str) -> Result<Vec<&str>, NameError> {
+    let trimmed = path.strip_suffix('\\').unwrap_or(path);
+    if trimmed.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for component in trimmed.split('\\') {
+        if component.is_empty() {
+            return Err(NameError::EmptyComponent { path: path.to_owned() });
+        }
+        check_key_name(component)?;
+        out.push(component);
+        if out.len() > MAX_PATH_DEPTH {
+            return Err(NameError::TooDeep { depth: trimmed.split('\\').count() });
+        }
+    }
+    Ok(out)
+}
+
+#[inline]
+fn upcase_char(c: char) -> char {
+    if c.is_ascii() {
+        return c.to_ascii_uppercase();
+    }
+    let mut up = c.to_uppercase();
+    match (up.next(), up.next()) {
+        (Some(u), None) => u,
+        _ => c,
+    }
+}
+
+/// The upcased form used for comparisons and sorting.
+pub fn upcase(name: &str) -> String {
+    if name.is_ascii() {
+        return name.to_ascii_uppercase();
+    }
+    name.chars().map(upcase_char).collect()
+}
+
+/// Compares a name against an already-upcased name, without allocating.
+#[inline]
+pub fn cmp_with_upcased(name: &str, upcased: &str) -> Ordering {
+    if name.is_ascii() && upcased.is_ascii() {
+        let (a, b) = (name.as_bytes(), upcased.as_bytes());
+        for (x, y) in a.iter().zip(b) {
+            match x.to_ascii_uppercase().cmp(y) {
+                Ordering::Equal => continue,
+                other => return other,
+            }
+        }
+        return a.len().cmp(&b.len());
+    }
+    name.chars().map(upcase_char).cmp(upcased.chars())
+}
+
+/// Case-insensitive comparison of two names.
+pub fn cmp_names(a: &str, b: &str) -> Ordering {
+    a.chars().map(upcase_char).cmp(b.chars().map(upcase_char))
+}
+
+/// Case-insensitive equality of two names.
+pub fn eq_names(a: &str, b: &str) -> bool {
+    if a.is_ascii() && b.is_ascii() {
+        return a.eq_ignore_ascii_case(b);
+    }
+    cmp_names(a, b) == Ordering::Equal
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn case_insensitive_and_unicode() {
+        assert!(eq_names("Software", "SOFTWARE"));
+        assert!(eq_names("Ärger", "äRGER"));
+        assert!(!eq_names("Soft", "Software"));
+        assert_eq!(upcase("straße"), "STRAßE");
+        assert_eq!(cmp_with_upcased("run", "RUN"), Ordering::Equal);
+        assert_eq!(cmp_with_upcased("Run", "RUNONCE"), Ordering::Less);
+        assert_eq!(cmp_with_upcased("Ærø", &upcase("æRØ")), Ordering::Equal);
+    }
+
+    #[test]
+    fn limits() {
+        assert!(check_key_name(&"k".repeat(255)).is_ok());
+        assert!(matches!(check_key_name(&"k".repeat(256)), Err(NameError::KeyNameTooLong { len: 256, .. })));
+        assert!(check_value_name(&"v".repeat(16_383)).is_ok());
+        assert!(check_value_name(&"v".repeat(16_384)).is_err());
+        assert!(check_value_name("").is_ok());
+        // 255 characters outside the BMP are 510 UTF-16 code units.
+        assert!(check_key_name(&"😀".repeat(128)).is_err());
+    }
+
+    #[test]
+    fn paths() {
+        assert_eq!(split_path("A\\B\\").unwrap(), vec!["A", "B"]);
+        assert!(split_path("").unwrap().is_empty());
+        assert!(matches!(split_path("A\\\\B"), Err(NameError::EmptyComponent { .. })));
+        let deep = vec!["k"; 513].join("\\");
+        assert!(matches!(split_path(&deep), Err(NameError::TooDeep { .. })));
+        assert_eq!(split_path(&vec!["k"; 512].join("\\")).unwrap().len(), 512);
+    }
+}
