@@ -196,7 +196,7 @@ mod tests {
             ("HKCU\\Software", "\\REGISTRY\\USER\\S-1-22-1-1000\\Software"),
             ("HKEY_CLASSES_ROOT\\.txt", "\\REGISTRY\\MACHINE\\SOFTWARE\\Classes\\.txt"),
             ("HKCC", "\\REGISTRY\\MACHINE\\SYSTEM\\CurrentControlSet\\Hardware Profiles\\Current"),
-            ("\\Registry\\Machine\\System", "\\REGISTRY\\MACHINE\\System"),
+            ("\\Registry\\Machine\\System", "\\REGISTRY\\Machine\\System"),
             ("HKLM\\", "\\REGISTRY\\MACHINE"),
         ] {
             assert_eq!(KeyPath::parse(input).unwrap().native(sid), native, "{input}");
