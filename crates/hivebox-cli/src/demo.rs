@@ -202,7 +202,15 @@ pub fn run(_args: &[String]) -> anyhow::Result<i32> {
     scene.step("set Licensed = 1", |r, me| r.set_value(me, trial, "Licensed", Value::dword(1)))?;
     let landed = scene.step("query the handle's name", |r, me| r.query_key_name(me, trial))?;
     scene.step("close", |r, me| r.close_key(me, trial))?;
+    println!("\n== 4. Unregistering the filters; the host's view of the registry");
+    for (cookie, altitude) in scene.reg.callbacks() {
+        scene.reg.unregister(cookie)?;
+        println!("  unregistered altitude {altitude}");
+    }
     let real = scene.reg.open_key(&Caller::system(), None, TRIAL, &OpenOptions::default());
+    if let Ok(h) = real {
+        let _ = scene.reg.close_key(&Caller::system(), h);
+    }
 
     println!("\n== Summary");
     println!("  the Run key write was {}", if blocked.is_err() { "blocked (STATUS_ACCESS_DENIED)" } else { "ALLOWED" });

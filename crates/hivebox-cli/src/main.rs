@@ -1,1 +1,60 @@
-fn main() {}
+//! `hivebox`: the command line. It parses, calls the registry and prints; the registry itself
+//! is `hivebox-core`, its durable store `hivebox-hive`.
+
+#![forbid(unsafe_code)]
+
+mod demo;
+mod reg;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: hivebox <command> [args]
+
+commands:
+  reg        query and change the registry, as Windows' reg.exe (hivebox reg /? for help)
+  demo       a scratch registry with three filters on the callback stack, and their trace
+  help       show this help
+  --version  show the version
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = match std::env::args_os()
+        .skip(1)
+        .map(|a| a.into_string())
+        .collect()
+    {
+        Ok(args) => args,
+        Err(bad) => {
+            eprintln!("hivebox: argument {bad:?} is not valid UTF-8");
+            return ExitCode::from(2);
+        }
+    };
+    let code = match args.first().map(String::as_str) {
+        Some("reg") => reg::run(&args[1..]),
+        Some("demo") => match demo::run(&args[1..]) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("hivebox demo: {e:#}");
+                1
+            }
+        },
+        Some("help" | "--help" | "-h") => {
+            print!("{USAGE}");
+            0
+        }
+        Some("--version" | "-V") => {
+            println!("hivebox {}", env!("CARGO_PKG_VERSION"));
+            0
+        }
+        Some(other) => {
+            eprintln!("hivebox: unknown command {other:?}\n\n{USAGE}");
+            2
+        }
+        None => {
+            eprint!("{USAGE}");
+            2
+        }
+    };
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}

@@ -88,8 +88,11 @@ pub(crate) fn add_volatile_keys(tree: &mut Tree, now: u64) {
     if tree.child(machine, "HARDWARE").is_some() {
         return;
     }
+    // Rebuilding the volatile key is not a change to MACHINE: keep its stored last write time.
+    let machine_time = tree.node(machine).last_write;
     let hardware = tree.insert_child(machine, "HARDWARE", None, now);
     tree.node_mut(hardware).volatile = true;
+    tree.node_mut(machine).last_write = machine_time;
     for name in ["DESCRIPTION", "DEVICEMAP", "RESOURCEMAP"] {
         tree.insert_child(hardware, name, None, now);
     }

@@ -76,7 +76,8 @@ pub fn check_key_name(name: &str) -> Result<(), NameError> {
     if len > MAX_KEY_NAME_LEN {
         return Err(NameError::KeyNameTooLong { name: name.chars().take(32).collect::<String>() + "…", len });
     }
-    if name.contains('\0') {
+    // A byte scan: NUL is a single byte in UTF-8 and never part of another character.
+    if name.bytes().any(|b| b == 0) {
         return Err(NameError::Nul { name: name.to_owned() });
     }
     Ok(())
@@ -93,22 +94,56 @@ pub fn check_value_name(name: &str) -> Result<(), NameError> {
 
 /// Splits a relative key path into checked components. A single trailing `\` is allowed.
 pub fn split_path(path: &str) -> Result<Vec<&str>, NameError> {
+    // Sized up front (the separators are counted anyway), so the vector never regrows.
+    let separators = path.bytes().filter(|&b| b == b'\\').count();
+    let mut out = Vec::with_capacity((separators + 1).min(MAX_PATH_DEPTH + 1));
+    for_each_component(path, |component| out.push(component))?;
+    Ok(out)
+}
+
+/// Checks a relative key path the way [`split_path`] does, without collecting it; returns
+/// the number of components.
+pub fn check_path(path: &str) -> Result<usize, NameError> {
+    for_each_component(path, |_| {})
+}
+
+/// Checks each component of a relative key path in order and hands it to `f`; returns the
+/// number of components. The errors, and which one wins, are those of [`split_path`].
+fn for_each_component<'a>(path: &'a str, mut f: impl FnMut(&'a str)) -> Result<usize, NameError> {
     let trimmed = path.strip_suffix('\\').unwrap_or(path);
     if trimmed.is_empty() {
-        return Ok(Vec::new());
+        return Ok(0);
     }
-    let mut out = Vec::new();
-    for component in trimmed.split('\\') {
+    let bytes = trimmed.as_bytes();
+    let mut count = 0;
+    let mut start = 0;
+    // True while the current component is plain ASCII without NUL: then it is valid exactly
+    // when it is non-empty and at most `MAX_KEY_NAME_LEN` bytes long.
+    let mut plain = true;
+    for i in 0..=bytes.len() {
+        // A separator, or the end of the path (which ends the last component).
+        let b = bytes.get(i).copied().unwrap_or(b'\\');
+        if b != b'\\' {
+            plain &= b != 0 && b.is_ascii();
+            continue;
+        }
+        // `\` is ASCII, so `start` and `i` are character boundaries.
+        let component = &trimmed[start..i];
         if component.is_empty() {
             return Err(NameError::EmptyComponent { path: path.to_owned() });
         }
-        check_key_name(component)?;
-        out.push(component);
-        if out.len() > MAX_PATH_DEPTH {
+        if !plain || component.len() > MAX_KEY_NAME_LEN {
+            check_key_name(component)?;
+        }
+        f(component);
+        count += 1;
+        if count > MAX_PATH_DEPTH {
             return Err(NameError::TooDeep { depth: trimmed.split('\\').count() });
         }
+        start = i + 1;
+        plain = true;
     }
-    Ok(out)
+    Ok(count)
 }
 
 #[inline]
@@ -194,5 +229,15 @@ mod tests {
         let deep = vec!["k"; 513].join("\\");
         assert!(matches!(split_path(&deep), Err(NameError::TooDeep { .. })));
         assert_eq!(split_path(&vec!["k"; 512].join("\\")).unwrap().len(), 512);
+    }
+
+    #[test]
+    fn check_path_agrees_with_split_path() {
+        let deep = vec!["k"; 513].join("\\");
+        let long = format!("A\\{}", "x".repeat(256));
+        for path in ["", "\\", "A", "A\\", "A\\\\", "\\A", "A\\\\B", "A\\B\\C", "Ä\\😀\\b", "A\\B\0", &deep, &long] {
+            assert_eq!(check_path(path), split_path(path).map(|v| v.len()), "{path:?}");
+        }
+        assert_eq!(split_path("Ä\\😀\\b").unwrap(), vec!["Ä", "😀", "b"]);
     }
 }

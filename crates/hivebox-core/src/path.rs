@@ -3,7 +3,7 @@
 //! The registry itself only knows native paths below `\REGISTRY`. This module turns the
 //! predefined roots (and their `HKEY_*` long forms) into native paths, and back for display.
 
-use crate::name::{NameError, split_path};
+use crate::name::{MAX_PATH_DEPTH, NameError, split_path};
 
 /// A predefined root key.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -58,6 +58,17 @@ impl Root {
                 "\\REGISTRY\\MACHINE\\SYSTEM\\CurrentControlSet\\Hardware Profiles\\Current".into()
             }
             Root::Registry => "\\REGISTRY".into(),
+        }
+    }
+
+    /// How many levels below `\REGISTRY` the root itself is.
+    pub fn native_depth(self) -> usize {
+        match self {
+            Root::Registry => 0,
+            Root::LocalMachine | Root::Users => 1,
+            Root::CurrentUser => 2,
+            Root::ClassesRoot => 3,
+            Root::CurrentConfig => 6,
         }
     }
 
@@ -134,11 +145,20 @@ impl KeyPath {
                 return Err(PathError::UnknownRoot { path: path.to_owned() });
             }
             let components = split_path(rest).map_err(name_err)?.into_iter().map(str::to_owned).collect();
-            return Ok(Self { root: Root::Registry, components });
+            return Self::checked(path, Root::Registry, components);
         }
         let (first, rest) = path.split_once('\\').unwrap_or((path, ""));
         let root = Root::from_name(first).ok_or_else(|| PathError::UnknownRoot { path: path.to_owned() })?;
         let components = split_path(rest).map_err(name_err)?.into_iter().map(str::to_owned).collect();
+        Self::checked(path, root, components)
+    }
+
+    /// Checks the depth the path has below `\REGISTRY` once its root is expanded.
+    fn checked(path: &str, root: Root, components: Vec<String>) -> Result<Self, PathError> {
+        let depth = root.native_depth() + components.len();
+        if depth > MAX_PATH_DEPTH {
+            return Err(PathError::Name { path: path.to_owned(), source: NameError::TooDeep { depth } });
+        }
         Ok(Self { root, components })
     }
 
@@ -210,5 +230,10 @@ mod tests {
         assert!(matches!(KeyPath::parse("\\\\server\\HKLM"), Err(PathError::Remote { .. })));
         assert!(matches!(KeyPath::parse("HKLM\\A\\\\B"), Err(PathError::Name { .. })));
         assert!(matches!(KeyPath::parse("\\Foo\\Bar"), Err(PathError::UnknownRoot { .. })));
+        let deep = |root: &str, n: usize| format!("{root}\\{}", vec!["k"; n].join("\\"));
+        assert!(KeyPath::parse(&deep("HKLM", 511)).is_ok());
+        assert!(KeyPath::parse(&deep("HKLM", 512)).is_err());
+        assert!(KeyPath::parse(&deep("HKCC", 506)).is_ok());
+        assert!(KeyPath::parse(&deep("HKCC", 507)).is_err());
     }
 }

@@ -94,7 +94,7 @@ impl NtStatus {
             Self::STATUS_OBJECT_NAME_INVALID | Self::STATUS_OBJECT_PATH_SYNTAX_BAD => "invalid key name",
             Self::STATUS_OBJECT_NAME_COLLISION => "a key with that name already exists",
             Self::STATUS_NAME_TOO_LONG => "name too long",
-            Self::STATUS_CANNOT_DELETE => "the key has subkeys and cannot be deleted",
+            Self::STATUS_CANNOT_DELETE => "the key cannot be deleted (it has subkeys, or it is a root or hive key)",
             Self::STATUS_KEY_DELETED => "the key has been deleted",
             Self::STATUS_CHILD_MUST_BE_VOLATILE => "a volatile key can only have volatile subkeys",
             Self::STATUS_INVALID_HANDLE => "invalid handle",

@@ -192,6 +192,7 @@ impl Tree {
         let find = |tree: &Tree, path: &str| -> Result<crate::KeyId, String> {
             let rest = path
                 .strip_prefix("\\REGISTRY")
+                .filter(|rest| rest.is_empty() || rest.starts_with('\\'))
                 .ok_or_else(|| format!("logged path {path:?} does not start with \\REGISTRY"))?;
             let mut cur = tree.root();
             for part in rest.split('\\').skip(1) {
@@ -223,6 +224,7 @@ impl Tree {
                 self.remove(id, *time);
             }
             Mutation::SetValue { path, name, value, time } => {
+                crate::name::check_value_name(name).map_err(|e| e.to_string())?;
                 let id = find(self, path)?;
                 self.set_value(id, name, value.clone(), *time);
             }

@@ -7,7 +7,7 @@
 //! Subkeys are kept sorted by upcased name (the order of a regf `lh` index, and the order
 //! `RegEnumKeyEx` reports); values keep their insertion order, as Windows keeps its value list.
 
-use crate::name::{cmp_with_upcased, upcase};
+use crate::name::{cmp_with_upcased, eq_names, upcase};
 use crate::value::Value;
 use std::collections::HashMap;
 
@@ -49,8 +49,8 @@ impl Node {
         if let Some(index) = &self.value_index {
             return index.get(&upcase(name)).copied();
         }
-        let up = upcase(name);
-        self.values.iter().position(|e| cmp_with_upcased(&e.name, &up).is_eq())
+        // The same equality as comparing against `upcase(name)`, without allocating it.
+        self.values.iter().position(|e| eq_names(&e.name, name))
     }
 
     fn rebuild_index(&mut self) {
@@ -137,6 +137,18 @@ impl Tree {
     #[inline]
     pub fn child(&self, parent: KeyId, name: &str) -> Option<KeyId> {
         let children = &self.node(parent).children;
+        // Short ASCII names (nearly all of them): upcase once into a stack buffer, then
+        // compare bytes. UTF-8 byte order is code point order, so this is the order
+        // `cmp_with_upcased` gives, and the children are sorted in.
+        const SHORT: usize = 64;
+        if name.len() <= SHORT && name.is_ascii() {
+            let mut buf = [0u8; SHORT];
+            let up = &mut buf[..name.len()];
+            up.copy_from_slice(name.as_bytes());
+            up.make_ascii_uppercase();
+            let up = &*up;
+            return children.binary_search_by(|(c, _)| c.as_bytes().cmp(up)).ok().map(|i| children[i].1);
+        }
         children.binary_search_by(|(up, _)| cmp_with_upcased(name, up).reverse()).ok().map(|i| children[i].1)
     }
 

@@ -120,6 +120,16 @@ pub enum ValueError {
     UnknownType(String),
 }
 
+impl ValueError {
+    /// The NTSTATUS the registry reports for it.
+    pub fn status(&self) -> crate::NtStatus {
+        match self {
+            ValueError::UnknownType(_) => crate::NtStatus::STATUS_INVALID_PARAMETER,
+            _ => crate::NtStatus::STATUS_DATA_ERROR,
+        }
+    }
+}
+
 /// A registry value: a type number and the data bytes.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Value {
@@ -327,7 +337,7 @@ fn parse_number(text: &str) -> Option<u64> {
 
 fn parse_hex(text: &str) -> Option<Vec<u8>> {
     let digits: Vec<u8> = text.bytes().filter(|b| !matches!(b, b' ' | b',')).collect();
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return None;
     }
     digits

@@ -27,8 +27,14 @@ pub(crate) struct Outcome {
 }
 
 impl Registry {
+    /// Frees a call record and the reference on its entry.
     fn release(&self, entry: &Entry) {
         self.inner.live_records.fetch_sub(1, Ordering::Relaxed);
+        self.drop_reference(entry);
+    }
+
+    /// Drops a reference on an entry, waking an `unregister` waiting for the last one.
+    fn drop_reference(&self, entry: &Entry) {
         if entry.inflight.fetch_sub(1, Ordering::SeqCst) == 1 && entry.unregistering.load(Ordering::SeqCst) {
             let _guard = self.inner.idle_lock.lock();
             self.inner.idle.notify_all();
@@ -63,15 +69,22 @@ impl Registry {
         let mut records: Vec<Record> = Vec::with_capacity(list.len() - start);
         let mut stopped = None;
         for entry in &list[start..] {
+            // Take the reference *before* looking at the unregistering mark: `unregister` sets
+            // the mark and then waits for `inflight` to drop to zero, so (both SeqCst) either
+            // it sees this reference and waits, or this sees the mark and skips the entry.
+            // Checking the mark first left a window in which `unregister` could return and
+            // the callback still be called.
+            entry.inflight.fetch_add(1, Ordering::SeqCst);
             if entry.unregistering.load(Ordering::SeqCst) {
+                self.drop_reference(entry);
                 continue;
             }
             if self.inner.live_records.fetch_add(1, Ordering::Relaxed) >= self.inner.options.max_call_records {
                 self.inner.live_records.fetch_sub(1, Ordering::Relaxed);
+                self.drop_reference(entry);
                 stopped = Some(NtStatus::STATUS_INSUFFICIENT_RESOURCES);
                 break;
             }
-            entry.inflight.fetch_add(1, Ordering::SeqCst);
             let mut pre = PreInfo { op: &mut *op, call_context: None, object_context: self.object_context(entry.cookie, key_object) };
             let cx = CallbackCx { registry: self, caller, entry };
             let mut status = entry.callback.notify(&cx, pre_class, Argument::Pre(&mut pre));

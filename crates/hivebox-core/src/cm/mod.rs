@@ -385,18 +385,26 @@ impl Registry {
         Ok(object)
     }
 
-    /// Drops a pointer reference; the object goes when no handle or reference is left.
+    /// Drops a pointer reference; the object goes when no handle or reference is left, and the
+    /// callbacks get `RegNtCallbackObjectContextCleanup` for the contexts it still held.
     pub fn dereference_object(&self, object: ObjectId) {
-        let mut st = self.inner.state.lock();
-        if let Some(obj) = st.objects.get_mut(object.0) {
+        let contexts = {
+            let mut st = self.inner.state.lock();
+            let Some(obj) = st.objects.get_mut(object.0) else { return };
             obj.refs = obj.refs.saturating_sub(1);
-            if obj.refs == 0 && obj.handles == 0 && !obj.permanent {
-                let gone = st.objects.remove(object.0);
-                if let Some(gone) = gone {
-                    self.inner.contexts_in_use.fetch_sub(gone.contexts.len(), Ordering::Relaxed);
-                }
+            if obj.refs != 0 || obj.handles != 0 || obj.permanent {
+                return;
             }
-        }
+            match st.objects.remove(object.0) {
+                Some(gone) if !gone.contexts.is_empty() => gone.contexts,
+                _ => return,
+            }
+        };
+        // The object goes without a last handle close (a filter dropped the result object of
+        // a create or open it failed): no close carries the cleanup, so it is sent here.
+        // Dropping the contexts silently would leak whatever the callbacks keep in them.
+        self.inner.contexts_in_use.fetch_sub(contexts.len(), Ordering::Relaxed);
+        self.send_cleanups(&Caller::system(), object, contexts);
     }
 
     /// The object behind a handle.

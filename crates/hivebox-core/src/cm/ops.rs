@@ -8,7 +8,7 @@ use super::callback::{CreateKeyInfo, Mode, Operation};
 use super::watch::{Fired, deliver};
 use super::{Caller, Handle, HandleEntry, KeyObject, ObjectId, Registry, State};
 use crate::access::*;
-use crate::name::{MAX_PATH_DEPTH, check_key_name, check_value_name, split_path};
+use crate::name::{MAX_PATH_DEPTH, check_key_name, check_path, check_value_name, split_path};
 use crate::storage::Mutation;
 use crate::tree::{KeyId, KeyInfo, SubkeyInfo, Tree};
 use crate::{NtStatus, RegNotifyClass, Value, ValueType};
@@ -88,7 +88,7 @@ fn link_target(tree: &Tree, link: KeyId) -> Result<String, NtStatus> {
     }
     let target = value.as_string().map_err(|_| NtStatus::STATUS_OBJECT_NAME_NOT_FOUND)?;
     let rest = target.get(..9).filter(|p| p.eq_ignore_ascii_case("\\REGISTRY"));
-    if rest.is_none() || !(target.len() == 9 || target[9..].starts_with('\\')) || split_path(&target[9..].trim_start_matches('\\')).is_err() {
+    if rest.is_none() || !(target.len() == 9 || target[9..].starts_with('\\')) || split_path(target[9..].trim_start_matches('\\')).is_err() {
         return Err(NtStatus::STATUS_OBJECT_NAME_NOT_FOUND);
     }
     Ok(target)
@@ -123,11 +123,34 @@ fn persist(st: &mut State, key: KeyId, mutation: impl FnOnce(String) -> Mutation
     st.storage.append(&m).map_err(|e| e.status())
 }
 
+/// Creating, deleting or renaming a volatile subkey writes its parent's last write time; when
+/// the parent is persistent that change is persistent too (the subkey's own mutation, which
+/// would carry it, is never logged).
+fn persist_parent_time(st: &mut State, parent: KeyId, now: u64) -> Result<(), NtStatus> {
+    persist(st, parent, |path| Mutation::SetLastWrite { path, time: now })
+}
+
+/// Checks the new name of a rename: one key name component. A separator in it would make a
+/// key whose name is not a path component (unreachable by name, and logged under a path that
+/// replays to a different key).
+fn check_new_name(name: &str) -> Result<(), NtStatus> {
+    check_key_name(name).map_err(|e| e.status())?;
+    if name.contains('\\') {
+        return Err(NtStatus::STATUS_OBJECT_NAME_INVALID);
+    }
+    Ok(())
+}
+
 fn status_of<T>(r: Result<T, NtStatus>) -> NtStatus {
     match r {
         Ok(_) => NtStatus::STATUS_SUCCESS,
         Err(s) => s,
     }
+}
+
+/// [`status_of`] without consuming the result (so its value can be moved out afterwards).
+fn status_ref<T>(r: &Result<T, NtStatus>) -> NtStatus {
+    r.as_ref().err().copied().unwrap_or(NtStatus::STATUS_SUCCESS)
 }
 
 impl Registry {
@@ -148,7 +171,7 @@ impl Registry {
                     return Err(NtStatus::STATUS_OBJECT_PATH_SYNTAX_BAD);
                 }
                 let object = self.handle_object(h)?;
-                split_path(name).map_err(|e| e.status())?;
+                check_path(name).map_err(|e| e.status())?;
                 return Ok((object, name.to_owned()));
             }
             None => {
@@ -160,7 +183,7 @@ impl Registry {
                 }
             }
         };
-        split_path(&remaining).map_err(|e| e.status())?;
+        check_path(&remaining).map_err(|e| e.status())?;
         Ok((self.inner.root_object, remaining))
     }
 
@@ -181,19 +204,20 @@ impl Registry {
         Ok(Handle(st.handles.insert(HandleEntry { object, access: info.granted_access })))
     }
 
-    fn create_info(&self, root: Option<Handle>, name: &str, options: u32, class: Option<String>, desired: u32, attributes: u32, caller: &Caller) -> Result<CreateKeyInfo, NtStatus> {
+    /// The create/open information for a name: the caller's arguments (an open's have no class).
+    fn create_info(&self, caller: &Caller, root: Option<Handle>, name: &str, opts: &CreateOptions) -> Result<CreateKeyInfo, NtStatus> {
         let (root_object, remaining_name) = self.root_and_remaining(root, name)?;
         Ok(CreateKeyInfo {
             complete_name: name.to_owned(),
             root_object,
             remaining_name,
-            options,
-            class,
-            desired_access: desired,
+            options: opts.options,
+            class: opts.class.clone(),
+            desired_access: opts.desired_access,
             granted_access: 0,
             disposition: None,
             result_object: None,
-            attributes,
+            attributes: opts.attributes,
             version: 1,
             check_access_mode: caller.mode,
         })
@@ -202,7 +226,8 @@ impl Registry {
     /// `NtOpenKeyEx`: opens an existing key by absolute name (`root = None`, name starting
     /// `\REGISTRY`) or relative to an open key.
     pub fn open_key(&self, caller: &Caller, root: Option<Handle>, name: &str, opts: &OpenOptions) -> Result<Handle, NtStatus> {
-        let info = self.create_info(root, name, opts.options, None, opts.desired_access, opts.attributes, caller)?;
+        let fields = CreateOptions { desired_access: opts.desired_access, options: opts.options, class: None, attributes: opts.attributes };
+        let info = self.create_info(caller, root, name, &fields)?;
         let mut op = Operation::OpenKey(info);
         let outcome = self.dispatch(caller, &mut op, |op| {
             let info = op.create_info().expect("open carries create info");
@@ -227,7 +252,7 @@ impl Registry {
     /// `NtCreateKey`: creates the last component of `name` (its parent must exist) or opens
     /// it if it exists, reporting which.
     pub fn create_key(&self, caller: &Caller, root: Option<Handle>, name: &str, opts: &CreateOptions) -> Result<(Handle, Disposition), NtStatus> {
-        let info = self.create_info(root, name, opts.options, opts.class.clone(), opts.desired_access, opts.attributes, caller)?;
+        let info = self.create_info(caller, root, name, opts)?;
         let mut op = Operation::CreateKey(info);
         let outcome = self.dispatch(caller, &mut op, |op| {
             let info = op.create_info().expect("create carries create info");
@@ -282,6 +307,8 @@ impl Registry {
                                 time: now,
                             };
                             st.storage.append(&m).map_err(|e| e.status())?;
+                        } else {
+                            persist_parent_time(st, parent, now)?;
                         }
                         let id = st.tree.insert_child(parent, last, info.class.clone(), now);
                         let node = st.tree.node_mut(id);
@@ -369,6 +396,10 @@ impl Registry {
     }
 
     fn cleanup_contexts(&self, caller: &Caller, object: ObjectId) {
+        // No object holds a context (the common case): skip the state lock, as `object_context` does.
+        if self.inner.contexts_in_use.load(Ordering::Relaxed) == 0 {
+            return;
+        }
         let contexts = {
             let mut st = self.inner.state.lock();
             match st.objects.get_mut(object.0) {
@@ -377,6 +408,12 @@ impl Registry {
             }
         };
         self.inner.contexts_in_use.fetch_sub(contexts.len(), Ordering::Relaxed);
+        self.send_cleanups(caller, object, contexts);
+    }
+
+    /// Sends `RegNtCallbackObjectContextCleanup` for contexts already taken off `object` (and
+    /// already subtracted from `contexts_in_use`).
+    pub(crate) fn send_cleanups(&self, caller: &Caller, object: ObjectId, contexts: Vec<(super::Cookie, super::ObjectContext)>) {
         let list = self.inner.callbacks.read().clone();
         for (cookie, object_context) in contexts {
             if let Some(entry) = list.iter().find(|e| e.cookie == cookie) {
@@ -406,6 +443,11 @@ impl Registry {
                 }
                 persist(&mut st, key, |path| Mutation::DeleteKey { path, time: now })?;
                 let parent = st.tree.parent(key);
+                if let Some(p) = parent
+                    && st.tree.node(key).volatile
+                {
+                    persist_parent_time(&mut st, p, now)?;
+                }
                 st.fire_deleted(key, &mut fired);
                 st.tree.remove(key, now);
                 if let Some(p) = parent {
@@ -482,8 +524,9 @@ impl Registry {
             let r = live_key(&st, object).and_then(|key| {
                 st.tree.value(key, value_name).cloned().ok_or(NtStatus::STATUS_OBJECT_NAME_NOT_FOUND)
             });
-            *result = r.as_ref().ok().cloned();
-            (status_of(r), Some(object))
+            let status = status_ref(&r);
+            *result = r.ok();
+            (status, Some(object))
         });
         let Operation::QueryValueKey { result, .. } = op else { unreachable!() };
         outcome.status.ok()?;
@@ -499,8 +542,9 @@ impl Registry {
             let st = self.inner.state.lock();
             let r = live_key(&st, object)
                 .and_then(|key| st.tree.subkey_at(key, *index as usize).ok_or(NtStatus::STATUS_NO_MORE_ENTRIES));
-            *result = r.as_ref().ok().cloned();
-            (status_of(r), Some(object))
+            let status = status_ref(&r);
+            *result = r.ok();
+            (status, Some(object))
         });
         let Operation::EnumerateKey { result, .. } = op else { unreachable!() };
         outcome.status.ok()?;
@@ -520,8 +564,9 @@ impl Registry {
                     .map(|(n, v)| (n.to_owned(), v.clone()))
                     .ok_or(NtStatus::STATUS_NO_MORE_ENTRIES)
             });
-            *result = r.as_ref().ok().cloned();
-            (status_of(r), Some(object))
+            let status = status_ref(&r);
+            *result = r.ok();
+            (status, Some(object))
         });
         let Operation::EnumerateValueKey { result, .. } = op else { unreachable!() };
         outcome.status.ok()?;
@@ -536,8 +581,9 @@ impl Registry {
             let Operation::QueryKey { result, .. } = op else { unreachable!() };
             let st = self.inner.state.lock();
             let r = live_key(&st, object).map(|key| st.tree.info(key));
-            *result = r.as_ref().ok().cloned();
-            (status_of(r), Some(object))
+            let status = status_ref(&r);
+            *result = r.ok();
+            (status, Some(object))
         });
         let Operation::QueryKey { result, .. } = op else { unreachable!() };
         outcome.status.ok()?;
@@ -552,8 +598,9 @@ impl Registry {
             let Operation::QueryKeyName { result, .. } = op else { unreachable!() };
             let st = self.inner.state.lock();
             let r = live_key(&st, object).map(|key| st.tree.path(key));
-            *result = r.as_ref().ok().cloned();
-            (status_of(r), Some(object))
+            let status = status_ref(&r);
+            *result = r.ok();
+            (status, Some(object))
         });
         let Operation::QueryKeyName { result, .. } = op else { unreachable!() };
         outcome.status.ok()?;
@@ -563,7 +610,7 @@ impl Registry {
     /// `NtRenameKey` (needs `KEY_WRITE`): gives the key a new last component. The key keeps
     /// its id; a sibling with the new name fails with `STATUS_OBJECT_NAME_COLLISION`.
     pub fn rename_key(&self, caller: &Caller, handle: Handle, new_name: &str) -> Result<(), NtStatus> {
-        check_key_name(new_name).map_err(|e| e.status())?;
+        check_new_name(new_name)?;
         let object = self.handle_object_with(handle, KEY_WRITE & !READ_CONTROL)?;
         let mut op = Operation::RenameKey { object, new_name: new_name.to_owned() };
         let outcome = self.dispatch(caller, &mut op, |op| {
@@ -572,7 +619,7 @@ impl Registry {
             let mut st = self.inner.state.lock();
             let now = self.now();
             let r = (|| {
-                check_key_name(new_name).map_err(|e| e.status())?;
+                check_new_name(new_name)?;
                 let key = live_key(&st, object)?;
                 let parent = st.tree.parent(key).ok_or(NtStatus::STATUS_ACCESS_DENIED)?;
                 if st.tree.depth(key) <= 2 {
@@ -582,6 +629,9 @@ impl Registry {
                     return Err(NtStatus::STATUS_OBJECT_NAME_COLLISION);
                 }
                 persist(&mut st, key, |path| Mutation::RenameKey { path, new_name: new_name.clone(), time: now })?;
+                if st.tree.node(key).volatile {
+                    persist_parent_time(&mut st, parent, now)?;
+                }
                 st.tree.rename(key, new_name, now);
                 st.fire(parent, REG_NOTIFY_CHANGE_NAME, &mut fired);
                 Ok(())

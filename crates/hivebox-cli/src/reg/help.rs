@@ -1,0 +1,139 @@
+//! `reg /?` and `reg VERB /?`.
+
+use super::args::Verb;
+
+const OVERVIEW: &str = r#"
+hivebox reg OPERATION [parameters]
+
+  Operations:  QUERY | ADD | DELETE | COPY | COMPARE | RENAME | FLUSH
+
+  Return code (except COMPARE):  0 - successful   1 - failed
+
+  For help on an operation:  hivebox reg OPERATION /?
+
+  KEY is  [ROOT\]SUBKEY  with ROOT one of HKLM, HKCU, HKCR, HKU, HKCC (or their
+  HKEY_* long forms), or a native \REGISTRY\... path. Switches are case-insensitive
+  and take / or - (/v, -V); each has a GNU long form too (--value NAME).
+  The registry lives in $HIVEBOX_HOME.
+
+Examples:
+  hivebox reg query HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion
+  hivebox reg add HKCU\Software\Contoso /v Port /t REG_DWORD /d 8080
+"#;
+
+const QUERY: &str = r#"
+hivebox reg QUERY KEY [/v NAME | /ve] [/s] [/f PATTERN [/k] [/d] [/c] [/e]] [/t TYPE] [--json]
+
+  /v NAME    --value NAME     query one value (with /s: in every subkey, counting matches)
+  /ve        --default        query the default value, named (Default)
+  /s         --recursive      all subkeys and values, recursively
+  /f PATTERN --find PATTERN   search key names, value names and data; * and ? are wildcards
+  /k         --keys-only      with /f: search key names only
+  /d         --data-only      with /f: search data only
+  /c         --case-sensitive with /f: match case
+  /e         --exact          with /f: whole names or data only
+  /t TYPE    --type TYPE      only values of this type (REG_SZ, REG_DWORD, ...)
+             --json           print JSON instead of reg.exe's layout
+
+Examples:
+  hivebox reg query "HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion" /v ProductName
+  hivebox reg query HKLM\SYSTEM\CurrentControlSet\Services /s /f Start /k
+"#;
+
+const ADD: &str = r#"
+hivebox reg ADD KEY [/v NAME | /ve] [/t TYPE] [/s SEPARATOR] [/d DATA] [/f]
+
+  Creates KEY (and every missing level above it) and, with /v, /ve or /d, sets a value.
+
+  /v NAME    --value NAME     the value to set
+  /ve        --default        the default value (also chosen by /d without /v)
+  /t TYPE    --type TYPE      REG_SZ (default), REG_EXPAND_SZ, REG_MULTI_SZ, REG_DWORD,
+                              REG_QWORD, REG_BINARY, REG_NONE, REG_DWORD_BIG_ENDIAN, ...
+  /s SEP     --separator SEP  the separator of REG_MULTI_SZ items (default \0)
+  /d DATA    --data DATA      the data: numbers in decimal or 0x hex, binary as hex digits
+  /f         --force          overwrite an existing value without asking
+
+Examples:
+  hivebox reg add HKCU\Software\Contoso /v Name /d "Contoso Ltd"
+  hivebox reg add HKCU\Software\Contoso /v Paths /t REG_MULTI_SZ /s ; /d "/usr;/opt"
+"#;
+
+const DELETE: &str = r#"
+hivebox reg DELETE KEY [/v NAME | /ve | /va] [/f]
+
+  Deletes KEY, or one value of it, or all its values. A key with subkeys is deleted
+  only with /f, and then with its whole subtree.
+
+  /v NAME    --value NAME     delete this value
+  /ve        --default        delete the default value
+  /va        --all-values     delete every value of the key
+  /f         --force          delete the key with all its subkeys
+
+Examples:
+  hivebox reg delete HKCU\Software\Contoso /v Port
+  hivebox reg delete HKCU\Software\Contoso /f
+"#;
+
+const COPY: &str = r#"
+hivebox reg COPY SOURCE DESTINATION [/s] [/f]
+
+  Copies the values of SOURCE (and with /s its subkeys) into DESTINATION, creating it.
+
+  /s         --recursive      copy all subkeys and values
+  /f         --force          overwrite existing values without asking
+
+Example:
+  hivebox reg copy HKLM\SOFTWARE\Contoso HKCU\Software\Contoso /s /f
+"#;
+
+const COMPARE: &str = r#"
+hivebox reg COMPARE KEY1 KEY2 [/v NAME | /ve] [/s] [/oa | /od | /os | /on] [--json]
+
+  /v NAME    --value NAME     compare this value only
+  /ve        --default        compare the default value only
+  /s         --recursive      compare all subkeys and values
+  /oa                         output all differences and matches
+  /od                         output only differences (default)
+  /os                         output only matches
+  /on                         output nothing but the result
+             --output MODE    all, diff, same or none
+             --json           print JSON
+
+  Lines start with < (first key), > (second key) or = (the same in both).
+  Return code:  0 - identical   1 - failed   2 - different
+
+Example:
+  hivebox reg compare HKLM\SOFTWARE\Contoso HKCU\Software\Contoso /s
+"#;
+
+const RENAME: &str = r#"
+hivebox reg RENAME KEY NEWNAME
+
+  Gives KEY a new name among its siblings (NEWNAME is one name, not a path).
+
+Example:
+  hivebox reg rename HKCU\Software\Contoso Fabrikam
+"#;
+
+const FLUSH: &str = r#"
+hivebox reg FLUSH KEY
+
+  Makes every change acknowledged so far durable in the store (which may checkpoint).
+
+Example:
+  hivebox reg flush HKLM
+"#;
+
+/// The help text for the overview (`None`) or one verb.
+pub fn text(verb: Option<Verb>) -> &'static str {
+    match verb {
+        None => OVERVIEW,
+        Some(Verb::Query) => QUERY,
+        Some(Verb::Add) => ADD,
+        Some(Verb::Delete) => DELETE,
+        Some(Verb::Copy) => COPY,
+        Some(Verb::Compare) => COMPARE,
+        Some(Verb::Rename) => RENAME,
+        Some(Verb::Flush) => FLUSH,
+    }
+}

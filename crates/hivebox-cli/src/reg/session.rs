@@ -1,0 +1,309 @@
+//! The caller's view of the registry: who is calling, what `HKCU` means, open keys that close
+//! themselves, and whole keys (values, subkeys, optionally the subtree) read into memory.
+
+use super::error::RegError;
+use hivebox_core::access::{KEY_READ, REG_OPTION_OPEN_LINK};
+use hivebox_core::name::upcase;
+use hivebox_core::path::Root;
+use hivebox_core::{
+    Caller, CreateOptions, Disposition, Handle, KeyInfo, KeyPath, NtStatus, OpenOptions, Registry,
+    Value,
+};
+use std::cell::Cell;
+
+/// One `reg` invocation's access to the registry.
+pub struct Session<'r> {
+    pub registry: &'r Registry,
+    pub caller: Caller,
+    /// The caller's SID: `HKCU` is `\REGISTRY\USER\<sid>`.
+    pub sid: String,
+    hkcu_ready: Cell<bool>,
+}
+
+/// An open key handle, closed when dropped.
+pub struct Key<'a> {
+    registry: &'a Registry,
+    caller: &'a Caller,
+    pub handle: Handle,
+}
+
+impl Drop for Key<'_> {
+    fn drop(&mut self) {
+        // Closing can only fail for a handle that is already gone; there is nothing to do then.
+        let _ = self.registry.close_key(self.caller, self.handle);
+    }
+}
+
+impl<'r> Session<'r> {
+    pub fn new(registry: &'r Registry, caller: Caller, sid: String) -> Self {
+        Self {
+            registry,
+            caller,
+            sid,
+            hkcu_ready: Cell::new(false),
+        }
+    }
+
+    fn key(&self, handle: Handle) -> Key<'_> {
+        Key {
+            registry: self.registry,
+            caller: &self.caller,
+            handle,
+        }
+    }
+
+    /// The native path of `path`. For an `HKCU` path this first makes sure the user's key
+    /// exists (created as SYSTEM, as the profile service creates it at logon).
+    pub fn native(&self, path: &KeyPath) -> Result<String, RegError> {
+        if path.root == Root::CurrentUser && !self.hkcu_ready.get() {
+            let user = Root::CurrentUser.native(&self.sid);
+            let system = Caller::system();
+            let (h, _) = self
+                .registry
+                .create_key(&system, None, &user, &CreateOptions::default())
+                .map_err(|s| RegError::at(s, Root::CurrentUser.long_name()))?;
+            let _ = self.registry.close_key(&system, h);
+            self.hkcu_ready.set(true);
+        }
+        Ok(path.native(&self.sid))
+    }
+
+    /// Opens an existing key by its native path.
+    pub fn open_native(&self, native: &str, access: u32) -> Result<Key<'_>, NtStatus> {
+        let h = self
+            .registry
+            .open_key(&self.caller, None, native, &OpenOptions::access(access))?;
+        Ok(self.key(h))
+    }
+
+    /// Opens an existing key; errors name the key's display path.
+    pub fn open(&self, path: &KeyPath, access: u32) -> Result<Key<'_>, RegError> {
+        let native = self.native(path)?;
+        self.open_native(&native, access)
+            .map_err(|s| RegError::at(s, path.display()))
+    }
+
+    /// Opens a subkey of an open key; with `link_itself`, a link key itself rather than its
+    /// target.
+    pub fn open_child(
+        &self,
+        parent: &Key<'_>,
+        name: &str,
+        access: u32,
+        link_itself: bool,
+    ) -> Result<Key<'_>, NtStatus> {
+        let mut opts = OpenOptions::access(access);
+        if link_itself {
+            opts.options |= REG_OPTION_OPEN_LINK;
+        }
+        let h = self
+            .registry
+            .open_key(&self.caller, Some(parent.handle), name, &opts)?;
+        Ok(self.key(h))
+    }
+
+    /// `RegCreateKeyEx`: creates every missing level of a native path.
+    pub fn create_path(
+        &self,
+        native: &str,
+        access: u32,
+    ) -> Result<(Key<'_>, Disposition), NtStatus> {
+        let opts = CreateOptions {
+            desired_access: access,
+            ..CreateOptions::default()
+        };
+        let (h, d) = self
+            .registry
+            .create_key_path(&self.caller, None, native, &opts)?;
+        Ok((self.key(h), d))
+    }
+
+    /// Creates (or opens) one subkey of an open key.
+    pub fn create_child(
+        &self,
+        parent: &Key<'_>,
+        name: &str,
+        access: u32,
+    ) -> Result<(Key<'_>, Disposition), NtStatus> {
+        let opts = CreateOptions {
+            desired_access: access,
+            ..CreateOptions::default()
+        };
+        let (h, d) = self
+            .registry
+            .create_key(&self.caller, Some(parent.handle), name, &opts)?;
+        Ok((self.key(h), d))
+    }
+
+    /// The key's values, in enumeration order.
+    pub fn values(&self, key: &Key<'_>) -> Result<Vec<(String, Value)>, NtStatus> {
+        let mut out = Vec::new();
+        loop {
+            match self
+                .registry
+                .enumerate_value(&self.caller, key.handle, out.len() as u32)
+            {
+                Ok(v) => out.push(v),
+                Err(NtStatus::STATUS_NO_MORE_ENTRIES) => return Ok(out),
+                Err(s) => return Err(s),
+            }
+        }
+    }
+
+    /// The names of the key's subkeys, in enumeration order.
+    pub fn subkeys(&self, key: &Key<'_>) -> Result<Vec<String>, NtStatus> {
+        let mut out = Vec::new();
+        loop {
+            match self
+                .registry
+                .enumerate_key(&self.caller, key.handle, out.len() as u32)
+            {
+                Ok(info) => out.push(info.name),
+                Err(NtStatus::STATUS_NO_MORE_ENTRIES) => return Ok(out),
+                Err(s) => return Err(s),
+            }
+        }
+    }
+
+    /// The key's full native name, links resolved.
+    pub fn resolved_name(&self, key: &Key<'_>) -> Result<String, NtStatus> {
+        self.registry.query_key_name(&self.caller, key.handle)
+    }
+
+    /// `NtQueryKey`.
+    pub fn info(&self, key: &Key<'_>) -> Result<KeyInfo, NtStatus> {
+        self.registry.query_key(&self.caller, key.handle)
+    }
+
+    /// Reads a key (and with `recursive` its whole subtree) into memory. `path` is the display
+    /// path the key is reached by. Subkeys that cannot be opened (a dangling link, say) are
+    /// listed but not read, as `reg.exe` skips them; a link back to a key being read is not
+    /// followed again.
+    pub fn read(
+        &self,
+        key: &Key<'_>,
+        path: &KeyPath,
+        recursive: bool,
+    ) -> Result<KeyData, RegError> {
+        let mut stack = Vec::new();
+        self.read_at(key, path, recursive, &mut stack)
+    }
+
+    fn read_at(
+        &self,
+        key: &Key<'_>,
+        path: &KeyPath,
+        recursive: bool,
+        stack: &mut Vec<String>,
+    ) -> Result<KeyData, RegError> {
+        let display = path.display();
+        let err = |s| RegError::at(s, display.clone());
+        let mut data = KeyData {
+            name: path.components.last().cloned().unwrap_or_default(),
+            path: display.clone(),
+            values: self.values(key).map_err(err)?,
+            subkeys: self.subkeys(key).map_err(err)?,
+            children: Vec::new(),
+        };
+        if !recursive {
+            return Ok(data);
+        }
+        stack.push(upcase(&self.resolved_name(key).map_err(err)?));
+        for name in &data.subkeys {
+            let Ok(child) = self.open_child(key, name, KEY_READ, false) else {
+                continue;
+            };
+            let child_path = path.join(name);
+            let resolved = upcase(
+                &self
+                    .resolved_name(&child)
+                    .map_err(|s| RegError::at(s, child_path.display()))?,
+            );
+            let cycle = stack.contains(&resolved);
+            data.children
+                .push(self.read_at(&child, &child_path, !cycle, stack)?);
+        }
+        stack.pop();
+        Ok(data)
+    }
+}
+
+/// A key read into memory.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct KeyData {
+    /// The key's own name (empty for a root).
+    pub name: String,
+    /// The display path it was reached by (`HKEY_LOCAL_MACHINE\...`).
+    pub path: String,
+    /// Its values, in enumeration order.
+    pub values: Vec<(String, Value)>,
+    /// The names of all its subkeys.
+    pub subkeys: Vec<String>,
+    /// The subkeys read (only when reading recursively), in enumeration order.
+    pub children: Vec<KeyData>,
+}
+
+impl KeyData {
+    /// The value with this name (case-insensitive).
+    pub fn value(&self, name: &str) -> Option<&Value> {
+        self.values
+            .iter()
+            .find(|(n, _)| hivebox_core::name::eq_names(n, name))
+            .map(|(_, v)| v)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use hivebox_core::{ManualClock, ProcessInfo, Token};
+    use std::sync::Arc;
+
+    pub fn registry() -> Registry {
+        Registry::fresh_in_memory(Arc::new(ManualClock::new(0)))
+    }
+
+    pub fn session(reg: &Registry) -> Session<'_> {
+        let sid = hivebox_core::path::unix_user_sid(1000);
+        let caller = Caller::user(
+            Token {
+                user_sid: sid.clone(),
+                system: false,
+            },
+            ProcessInfo::default(),
+        );
+        Session::new(reg, caller, sid)
+    }
+
+    #[test]
+    fn hkcu_is_created_on_first_use_and_handles_close() {
+        let reg = registry();
+        let s = session(&reg);
+        let path = KeyPath::parse(r"HKCU").unwrap();
+        assert!(s.open_native(&path.native(&s.sid), KEY_READ).is_err());
+        {
+            let key = s.open(&path, KEY_READ).unwrap();
+            assert_eq!(s.subkeys(&key).unwrap(), Vec::<String>::new());
+        }
+        assert_eq!(reg.open_handles(), 0);
+    }
+
+    #[test]
+    fn reads_through_links_without_looping() {
+        let reg = registry();
+        let s = session(&reg);
+        let path = KeyPath::parse(r"HKLM\SYSTEM").unwrap();
+        let key = s.open(&path, KEY_READ).unwrap();
+        let data = s.read(&key, &path, true).unwrap();
+        let names: Vec<&str> = data.children.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["ControlSet001", "CurrentControlSet", "Select"]);
+        // The link is followed: its subtree is the control set's.
+        assert_eq!(data.children[0].subkeys, data.children[1].subkeys);
+        assert_eq!(
+            data.children[1].path,
+            r"HKEY_LOCAL_MACHINE\SYSTEM\CurrentControlSet"
+        );
+        drop(key);
+        assert_eq!(reg.open_handles(), 0);
+    }
+}

@@ -1,0 +1,158 @@
+//! Opening a store: load the snapshot, replay the log, cut a torn tail, checkpoint a long log.
+//!
+//! The snapshot and the log carry a generation. While they are equal the log continues the
+//! snapshot and is replayed onto it. A checkpoint writes snapshot g+1 before it resets the log
+//! to g+1, so a crash in between leaves a log of generation g beside a snapshot of g+1: that
+//! log is stale (the snapshot already holds all of it) and is reset, not replayed. Any other
+//! pairing means the files were tampered with or mixed up, and is reported as corruption.
+
+use crate::lock::LockFile;
+use crate::storage::{FileStorage, IoFailure};
+use crate::wal::Header;
+use crate::{StoreError, snapshot, wal};
+use hivebox_core::{Clock, Tree};
+use std::fs::{self, OpenOptions};
+use std::io::{self, Read};
+use std::path::Path;
+use std::sync::Arc;
+
+/// Recovery checkpoints at open when the log holds more than this many bytes of records.
+pub const CHECKPOINT_AT_OPEN: u64 = 1 << 20;
+
+/// What recovery found and did when a store was opened.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Recovery {
+    /// The store did not exist and was created with a fresh registry.
+    pub created: bool,
+    /// Log records replayed onto the snapshot.
+    pub replayed: usize,
+    /// A torn tail cut off the log: its offset and what was wrong with it.
+    pub torn_tail: Option<(u64, String)>,
+    /// A stale log (left by a crash during a checkpoint) was discarded.
+    pub stale_log: bool,
+    /// The log was long, so a new snapshot was written and the log emptied.
+    pub checkpointed: bool,
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+impl From<IoFailure> for StoreError {
+    fn from(f: IoFailure) -> Self {
+        StoreError::Io {
+            path: f.path,
+            source: f.source,
+        }
+    }
+}
+
+/// Recovers the store in `dir` (the `hives` directory, already locked by `lock`).
+pub(crate) fn recover(
+    dir: &Path,
+    lock: Arc<LockFile>,
+    clock: &dyn Clock,
+) -> Result<(Tree, FileStorage, Recovery), StoreError> {
+    let mut report = Recovery::default();
+    let tmp = dir.join(snapshot::TMP_FILE);
+    match fs::remove_file(&tmp) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(source) => return Err(StoreError::Io { path: tmp, source }),
+    }
+    let wal_path = dir.join(wal::FILE);
+    let mut wal_file = OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .open(&wal_path)
+        .map_err(io_err(&wal_path))?;
+    let mut bytes = Vec::new();
+    wal_file
+        .read_to_end(&mut bytes)
+        .map_err(io_err(&wal_path))?;
+
+    let snap_path = dir.join(snapshot::FILE);
+    let snap = match snapshot::load(dir)? {
+        Some(snap) => snap,
+        None => {
+            if bytes.len() > wal::HEADER_LEN {
+                return Err(StoreError::Corrupt {
+                    path: wal_path,
+                    offset: wal::HEADER_LEN as u64,
+                    reason: format!(
+                        "the log holds records but there is no {} to replay them onto",
+                        snapshot::FILE
+                    ),
+                });
+            }
+            let image = hivebox_core::fresh::fresh_image(clock.now());
+            snapshot::write(dir, 1, &image).map_err(|e| StoreError::Io {
+                path: e.path,
+                source: e.source,
+            })?;
+            report.created = true;
+            // Whatever header the empty log had, it now starts over with the new snapshot.
+            bytes.clear();
+            snapshot::Snapshot {
+                generation: 1,
+                image,
+            }
+        }
+    };
+    let mut tree = Tree::from_image(&snap.image).map_err(|reason| StoreError::Corrupt {
+        path: snap_path.clone(),
+        offset: snapshot::HEADER_LEN as u64,
+        reason: format!("the image is not a valid key tree: {reason}"),
+    })?;
+
+    let mut storage = FileStorage::new(dir, wal_file, bytes.len() as u64, snap.generation, lock);
+    let header = wal::parse_header(&bytes).map_err(|(offset, reason)| StoreError::Corrupt {
+        path: wal_path.clone(),
+        offset,
+        reason,
+    })?;
+    match header {
+        Header::Valid(g) if g == snap.generation => {
+            let replayed =
+                wal::replay(&bytes, |m| tree.replay(m)).map_err(|c| StoreError::Corrupt {
+                    path: wal_path.clone(),
+                    offset: c.offset,
+                    reason: c.reason,
+                })?;
+            report.replayed = replayed.records;
+            if replayed.torn.is_some() {
+                storage.truncate(replayed.end)?;
+            }
+            report.torn_tail = replayed.torn;
+        }
+        Header::Valid(g) if g.checked_add(1) == Some(snap.generation) => {
+            report.stale_log = true;
+            storage.reset_log().map_err(io_err(&wal_path))?;
+        }
+        Header::Valid(g) => {
+            return Err(StoreError::Corrupt {
+                path: wal_path,
+                offset: wal::OFF_GENERATION as u64,
+                reason: format!(
+                    "log generation {g} does not continue {} generation {}",
+                    snap_path.display(),
+                    snap.generation
+                ),
+            });
+        }
+        Header::Torn => storage.reset_log().map_err(io_err(&wal_path))?,
+    }
+    // A log or snapshot created just now must have a durable directory entry before
+    // anything written to it is acknowledged.
+    snapshot::sync_dir(dir).map_err(io_err(dir))?;
+    if storage.logged_bytes() > CHECKPOINT_AT_OPEN {
+        storage.checkpoint(&tree.image())?;
+        report.checkpointed = true;
+    }
+    Ok((tree, storage, report))
+}

@@ -1,0 +1,201 @@
+//! [`FileStorage`]: the registry's [`Storage`] over `registry.snapshot` and `registry.wal`.
+//!
+//! `append` writes one record and `sync_data`s the log before it returns `Ok`; the registry
+//! applies the change in memory only after that. A failed append cuts the log back to its
+//! previous length, so no partial record stays behind a later good one. `flush` checkpoints:
+//! a new snapshot of generation g+1, then the log is reset to an empty log of generation g+1.
+//! If anything fails at a point where the files no longer agree with this object's idea of
+//! them, the store is *poisoned*: every later append fails, because a record written now could
+//! land where recovery would not read it.
+
+use crate::lock::LockFile;
+use crate::{codec, snapshot, wal};
+use hivebox_core::{KeyImage, Mutation, Storage, StorageError};
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// `ENOSPC` and `EDQUOT`: the device or the user's quota is full.
+const FULL_ERRNOS: [i32; 2] = [28, 122];
+
+/// The durable store of one home.
+#[derive(Debug)]
+pub(crate) struct FileStorage {
+    /// The `hives` directory.
+    dir: PathBuf,
+    wal_path: PathBuf,
+    /// The log, opened for appending.
+    wal: File,
+    /// Bytes of the log that hold a header and complete, synced records.
+    wal_len: u64,
+    /// Generation of the current snapshot (and of the log continuing it).
+    generation: u64,
+    /// Why appends are refused, after a failure that left the files in an unknown state.
+    poisoned: Option<String>,
+    /// Kept while the registry can still write, even if the `Home` is gone.
+    _lock: Arc<LockFile>,
+}
+
+/// An I/O failure on one of the store's files.
+#[derive(Debug)]
+pub(crate) struct IoFailure {
+    pub what: &'static str,
+    pub path: PathBuf,
+    pub source: io::Error,
+}
+
+impl std::fmt::Display for IoFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.what, self.path.display(), self.source)
+    }
+}
+
+/// The `StorageError` for an I/O failure on `path`.
+pub(crate) fn storage_error(what: &str, path: &Path, e: &io::Error) -> StorageError {
+    let msg = format!("{what} {}: {e}", path.display());
+    match e.raw_os_error() {
+        Some(code) if FULL_ERRNOS.contains(&code) => StorageError::Full(msg),
+        _ => StorageError::Io(msg),
+    }
+}
+
+impl FileStorage {
+    /// A store over an open log of `wal_len` good bytes continuing snapshot `generation`.
+    pub(crate) fn new(
+        dir: &Path,
+        wal: File,
+        wal_len: u64,
+        generation: u64,
+        lock: Arc<LockFile>,
+    ) -> Self {
+        Self {
+            dir: dir.to_owned(),
+            wal_path: dir.join(wal::FILE),
+            wal,
+            wal_len,
+            generation,
+            poisoned: None,
+            _lock: lock,
+        }
+    }
+
+    /// Bytes of the log beyond its header.
+    pub(crate) fn logged_bytes(&self) -> u64 {
+        self.wal_len.saturating_sub(wal::HEADER_LEN as u64)
+    }
+
+    fn check_usable(&self) -> Result<(), StorageError> {
+        match &self.poisoned {
+            Some(why) => Err(StorageError::Io(format!(
+                "the store refuses writes after an earlier failure: {why}"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    fn poison(&mut self, why: String) {
+        self.poisoned.get_or_insert(why);
+    }
+
+    /// Writes a snapshot of `image` as the next generation and empties the log.
+    pub(crate) fn checkpoint(&mut self, image: &KeyImage) -> Result<(), IoFailure> {
+        let next = self.generation + 1;
+        if let Err(e) = snapshot::write(&self.dir, next, image) {
+            let failure = IoFailure {
+                what: "cannot write the snapshot",
+                path: e.path,
+                source: e.source,
+            };
+            if e.maybe_replaced {
+                // Recovery may find either snapshot; a record appended to the old log would be
+                // discarded as stale if the new one won, so nothing more may be appended.
+                self.poison(failure.to_string());
+            }
+            return Err(failure);
+        }
+        // The new snapshot covers every logged record; the old log is now stale.
+        self.generation = next;
+        if let Err(source) = self.reset_log() {
+            let failure = IoFailure {
+                what: "cannot reset the log",
+                path: self.wal_path.clone(),
+                source,
+            };
+            self.poison(failure.to_string());
+            return Err(failure);
+        }
+        Ok(())
+    }
+
+    /// Cuts the log back to `len` bytes (a torn tail found by recovery).
+    pub(crate) fn truncate(&mut self, len: u64) -> Result<(), IoFailure> {
+        let cut = self.wal.set_len(len).and_then(|()| self.wal.sync_data());
+        cut.map_err(|source| IoFailure {
+            what: "cannot cut the torn tail off",
+            path: self.wal_path.clone(),
+            source,
+        })?;
+        self.wal_len = len;
+        Ok(())
+    }
+
+    /// Empties the log and gives it the current generation (with `O_APPEND`, the header
+    /// lands at offset 0 once the file is cut to nothing).
+    pub(crate) fn reset_log(&mut self) -> io::Result<()> {
+        self.wal.set_len(0)?;
+        self.wal.write_all(&wal::header(self.generation))?;
+        self.wal.sync_data()?;
+        self.wal_len = wal::HEADER_LEN as u64;
+        Ok(())
+    }
+}
+
+impl Storage for FileStorage {
+    fn append(&mut self, mutation: &Mutation) -> Result<(), StorageError> {
+        self.check_usable()?;
+        let payload = codec::encode_mutation(mutation)
+            .map_err(|e| StorageError::Io(format!("cannot log a change: {e}")))?;
+        let Some(record) = wal::record(&payload) else {
+            return Err(StorageError::Io(format!(
+                "cannot log a change of {} bytes: over the 4 GiB record limit",
+                payload.len()
+            )));
+        };
+        let written = self
+            .wal
+            .write_all(&record)
+            .and_then(|()| self.wal.sync_data());
+        match written {
+            Ok(()) => {
+                self.wal_len += record.len() as u64;
+                Ok(())
+            }
+            Err(e) => {
+                let err = storage_error("cannot append to", &self.wal_path, &e);
+                // Cut off whatever part of the record reached the file.
+                let cut = self
+                    .wal
+                    .set_len(self.wal_len)
+                    .and_then(|()| self.wal.sync_data());
+                if let Err(cut) = cut {
+                    self.poison(format!(
+                        "{err}; then cannot cut the log back to {} bytes: {cut}",
+                        self.wal_len
+                    ));
+                }
+                Err(err)
+            }
+        }
+    }
+
+    fn flush(&mut self, image: &dyn Fn() -> KeyImage) -> Result<(), StorageError> {
+        self.check_usable()?;
+        // Every acknowledged record is already synced; checkpoint only when there is a log.
+        if self.logged_bytes() == 0 {
+            return Ok(());
+        }
+        self.checkpoint(&image())
+            .map_err(|f| storage_error(f.what, &f.path, &f.source))
+    }
+}
