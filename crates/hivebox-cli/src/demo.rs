@@ -9,7 +9,7 @@
 use hivebox_core::access::{KEY_ALL_ACCESS, map_generic};
 use hivebox_core::name::upcase;
 use hivebox_core::{
-    Argument, Caller, CallbackCx, CreateOptions, ManualClock, NtStatus, OpenOptions, Operation, ProcessInfo,
+    Argument, CallbackCx, Caller, CreateOptions, ManualClock, NtStatus, OpenOptions, Operation, ProcessInfo,
     RegNotifyClass, Registry, RegistryCallback, Token, UNIX_EPOCH_FILETIME, Value,
 };
 use std::sync::{Arc, Mutex};
@@ -55,10 +55,16 @@ impl RegistryCallback for Monitor {
         match arg {
             Argument::Pre(pre) => {
                 let name = target_name(cx, pre.op);
-                say(&self.0, format!("  [385000 monitor  ] pre  {class:?} ({}) {name}{}", class as i32, detail(pre.op)));
+                say(
+                    &self.0,
+                    format!("  [385000 monitor  ] pre  {class:?} ({}) {name}{}", class as i32, detail(pre.op)),
+                );
             }
             Argument::Post(post) => {
-                say(&self.0, format!("  [385000 monitor  ] post {class:?} ({}) status {:?}", class as i32, post.status));
+                say(
+                    &self.0,
+                    format!("  [385000 monitor  ] post {class:?} ({}) status {:?}", class as i32, post.status),
+                );
             }
             Argument::ContextCleanup { .. } => {}
         }
@@ -75,7 +81,12 @@ impl RegistryCallback for AntiVirus {
                 if let Operation::SetValueKey { value_name, .. } = &*pre.op
                     && upcase(&target_name(cx, pre.op)) == upcase(RUN_KEY)
                 {
-                    say(&self.0, format!("  [325000 antivirus] pre  {class:?}: {value_name} is a persistence entry -> STATUS_ACCESS_DENIED"));
+                    say(
+                        &self.0,
+                        format!(
+                            "  [325000 antivirus] pre  {class:?}: {value_name} is a persistence entry -> STATUS_ACCESS_DENIED"
+                        ),
+                    );
                     return NtStatus::STATUS_ACCESS_DENIED;
                 }
                 say(&self.0, format!("  [325000 antivirus] pre  {class:?} -> continue"));
@@ -105,7 +116,8 @@ impl Isolation {
         let reg = cx.registry();
         let me = cx.nested();
         let opened = if create {
-            let opts = CreateOptions { desired_access: KEY_ALL_ACCESS, class: info.class.clone(), ..CreateOptions::default() };
+            let opts =
+                CreateOptions { desired_access: KEY_ALL_ACCESS, class: info.class.clone(), ..CreateOptions::default() };
             reg.create_key_path(&me, None, &private, &opts).map(|(h, d)| (h, Some(d)))
         } else {
             reg.open_key(&me, None, &private, &OpenOptions::access(KEY_ALL_ACCESS)).map(|h| (h, None))
@@ -185,20 +197,29 @@ pub fn run(_args: &[String]) -> anyhow::Result<i32> {
     let all = CreateOptions::default();
 
     println!("\n== 1. An ordinary write: pre callbacks run high to low, posts low to high");
-    let (demo, _) = scene.step(r"create HKLM\SOFTWARE\Demo", |r, me| r.create_key(me, None, r"\REGISTRY\MACHINE\SOFTWARE\Demo", &all))?;
+    let (demo, _) = scene
+        .step(r"create HKLM\SOFTWARE\Demo", |r, me| r.create_key(me, None, r"\REGISTRY\MACHINE\SOFTWARE\Demo", &all))?;
     scene.step("set Greeting = \"hello\"", |r, me| r.set_value(me, demo, "Greeting", Value::sz("hello")))?;
     scene.step("close", |r, me| r.close_key(me, demo))?;
 
-    println!("\n== 2. A blocked write: the anti-virus filter fails the pre; the monitor above gets a synthetic post, the isolation filter below sees nothing");
-    let run = scene.step(r"open HKLM\...\CurrentVersion\Run", |r, me| r.open_key(me, None, RUN_KEY, &OpenOptions::access(KEY_ALL_ACCESS)))?;
-    let blocked = scene.step("set Updater = \"/tmp/evil\"", |r, me| r.set_value(me, run, "Updater", Value::sz("/tmp/evil")));
+    println!(
+        "\n== 2. A blocked write: the anti-virus filter fails the pre; the monitor above gets a synthetic post, the isolation filter below sees nothing"
+    );
+    let run = scene.step(r"open HKLM\...\CurrentVersion\Run", |r, me| {
+        r.open_key(me, None, RUN_KEY, &OpenOptions::access(KEY_ALL_ACCESS))
+    })?;
+    let blocked =
+        scene.step("set Updater = \"/tmp/evil\"", |r, me| r.set_value(me, run, "Updater", Value::sz("/tmp/evil")));
     let _ = scene.step("query Updater", |r, me| r.query_value(me, run, "Updater"));
     scene.step("close", |r, me| r.close_key(me, run))?;
 
-    println!("\n== 3. A redirected create: the isolation filter opens a private key itself and bypasses the CM; its own calls are seen only below it");
-    let (trial, _) = scene.step(r"create HKLM\SOFTWARE\Trial\Settings (one level at a time, as RegCreateKeyEx)", |r, me| {
-        r.create_key_path(me, None, r"\REGISTRY\MACHINE\SOFTWARE\Trial\Settings", &all)
-    })?;
+    println!(
+        "\n== 3. A redirected create: the isolation filter opens a private key itself and bypasses the CM; its own calls are seen only below it"
+    );
+    let (trial, _) = scene
+        .step(r"create HKLM\SOFTWARE\Trial\Settings (one level at a time, as RegCreateKeyEx)", |r, me| {
+            r.create_key_path(me, None, r"\REGISTRY\MACHINE\SOFTWARE\Trial\Settings", &all)
+        })?;
     scene.step("set Licensed = 1", |r, me| r.set_value(me, trial, "Licensed", Value::dword(1)))?;
     let landed = scene.step("query the handle's name", |r, me| r.query_key_name(me, trial))?;
     scene.step("close", |r, me| r.close_key(me, trial))?;

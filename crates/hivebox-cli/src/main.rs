@@ -19,11 +19,7 @@ commands:
 ";
 
 fn main() -> ExitCode {
-    let args: Vec<String> = match std::env::args_os()
-        .skip(1)
-        .map(|a| a.into_string())
-        .collect()
-    {
+    let args: Vec<String> = match std::env::args_os().skip(1).map(|a| a.into_string()).collect() {
         Ok(args) => args,
         Err(bad) => {
             eprintln!("hivebox: argument {bad:?} is not valid UTF-8");

@@ -10,8 +10,8 @@
 use criterion::{BenchmarkId, Criterion, SamplingMode};
 use hivebox_core::access::{KEY_ALL_ACCESS, KEY_READ};
 use hivebox_core::{
-    Argument, CallbackCx, Caller, CreateOptions, Handle, ManualClock, NtStatus, OpenOptions, ProcessInfo, RegNotifyClass,
-    Registry, RegistryCallback, Token, Value,
+    Argument, CallbackCx, Caller, CreateOptions, Handle, ManualClock, NtStatus, OpenOptions, ProcessInfo,
+    RegNotifyClass, Registry, RegistryCallback, Token, Value,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::hint::black_box;
@@ -42,12 +42,15 @@ const MAX_MAP_RATIO: f64 = 3.0;
 /// Target: 3 pass-through filters cost at most this factor over none.
 const MAX_FILTER_RATIO: f64 = 1.15;
 
-/// (total time, total iterations) per (operation, variant), from criterion's `iter_custom`.
-static CRITERION_TOTALS: Mutex<BTreeMap<(&str, &str), (Duration, u64)>> = Mutex::new(BTreeMap::new());
-/// The same, from the interleaved cross-check.
-static INTERLEAVED_TOTALS: Mutex<BTreeMap<(&str, &str), (Duration, u64)>> = Mutex::new(BTreeMap::new());
+/// (total time, total iterations) per (operation, variant).
+type Totals = Mutex<BTreeMap<(&'static str, &'static str), (Duration, u64)>>;
 
-fn record(totals: &Mutex<BTreeMap<(&'static str, &'static str), (Duration, u64)>>, op: &'static str, variant: &'static str, elapsed: Duration, iters: u64) {
+/// The totals from criterion's `iter_custom`.
+static CRITERION_TOTALS: Totals = Mutex::new(BTreeMap::new());
+/// The same, from the interleaved cross-check.
+static INTERLEAVED_TOTALS: Totals = Mutex::new(BTreeMap::new());
+
+fn record(totals: &Totals, op: &'static str, variant: &'static str, elapsed: Duration, iters: u64) {
     let mut t = totals.lock().unwrap_or_else(|e| e.into_inner());
     let slot = t.entry((op, variant)).or_default();
     slot.0 += elapsed;
@@ -80,7 +83,8 @@ impl RegSide {
         registry.close_key(&caller, key).expect("close");
         let (parent, _) = registry.create_key_path(&caller, None, ENUM_PATH, &create).expect("create the parent");
         for i in 0..SUBKEYS {
-            let (k, _) = registry.create_key(&caller, Some(parent), &format!("Subkey{i:05}"), &create).expect("create a subkey");
+            let (k, _) =
+                registry.create_key(&caller, Some(parent), &format!("Subkey{i:05}"), &create).expect("create a subkey");
             registry.close_key(&caller, k).expect("close");
         }
         registry.close_key(&caller, parent).expect("close");
@@ -89,8 +93,10 @@ impl RegSide {
                 Arc::new(|_: &CallbackCx<'_>, _: RegNotifyClass, _: Argument<'_, '_>| NtStatus::STATUS_SUCCESS);
             registry.register(altitude, pass).expect("register a pass-through filter");
         }
-        let set_handle = registry.open_key(&caller, None, PATH, &OpenOptions::access(KEY_ALL_ACCESS)).expect("open for set");
-        let enum_handle = registry.open_key(&caller, None, ENUM_PATH, &OpenOptions::access(KEY_READ)).expect("open for enumerate");
+        let set_handle =
+            registry.open_key(&caller, None, PATH, &OpenOptions::access(KEY_ALL_ACCESS)).expect("open for set");
+        let enum_handle =
+            registry.open_key(&caller, None, ENUM_PATH, &OpenOptions::access(KEY_READ)).expect("open for enumerate");
         Self { registry, caller, set_handle, enum_handle }
     }
 
@@ -295,13 +301,10 @@ fn mark(ok: bool) -> &'static str {
     if ok { "PASS" } else { "MISS" }
 }
 
-fn print_table(title: &str, totals: &Mutex<BTreeMap<(&'static str, &'static str), (Duration, u64)>>) {
+fn print_table(title: &str, totals: &Totals) {
     let totals = totals.lock().unwrap_or_else(|e| e.into_inner());
     let ns = |op: &str, variant: &str| {
-        totals
-            .get(&(op, variant))
-            .filter(|(_, n)| *n > 0)
-            .map(|(t, n)| t.as_nanos() as f64 / *n as f64)
+        totals.get(&(op, variant)).filter(|(_, n)| *n > 0).map(|(t, n)| t.as_nanos() as f64 / *n as f64)
     };
     let fmt_ns = |x: Option<f64>| x.map_or_else(|| "-".to_owned(), |x| format!("{x:.1}"));
     println!();
@@ -330,7 +333,12 @@ fn print_table(title: &str, totals: &Mutex<BTreeMap<(&'static str, &'static str)
             }
             _ => "-".to_owned(),
         };
-        println!("{label:<44} {:>14} {:>14} {:>14} {map_ratio:>16} {filter_ratio:>18}", fmt_ns(map), fmt_ns(r0), fmt_ns(r3));
+        println!(
+            "{label:<44} {:>14} {:>14} {:>14} {map_ratio:>16} {filter_ratio:>18}",
+            fmt_ns(map),
+            fmt_ns(r0),
+            fmt_ns(r3)
+        );
     }
     if let (Some(r0), Some(r3)) = (ns("enumerate_10k", VARIANTS[1]), ns("enumerate_10k", VARIANTS[2])) {
         let per = f64::from(SUBKEYS);
@@ -346,7 +354,8 @@ fn main() {
     // `cargo bench` passes `--bench`; without it (`cargo test --benches`) criterion runs each
     // benchmark once as a smoke test, and the cross-check and summary are skipped.
     // `--profile-time` (profiling under perf) skips them too.
-    let benchmarking = std::env::args().any(|a| a == "--bench") && !std::env::args().any(|a| a.starts_with("--profile-time"));
+    let benchmarking =
+        std::env::args().any(|a| a == "--bench") && !std::env::args().any(|a| a.starts_with("--profile-time"));
     let mut fx = Fixture::new();
     criterion_groups(&mut c, &mut fx);
     c.final_summary();

@@ -21,7 +21,9 @@ pub struct Altitude {
 
 /// An altitude string that is not a non-negative decimal number.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid altitude {text:?}: expected decimal digits with an optional fraction, like \"385000\" or \"385123.9\"")]
+#[error(
+    "invalid altitude {text:?}: expected decimal digits with an optional fraction, like \"385000\" or \"385123.9\""
+)]
 pub struct AltitudeError {
     /// The rejected text.
     pub text: String,

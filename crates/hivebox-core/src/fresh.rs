@@ -7,7 +7,8 @@ use crate::tree::Tree;
 use crate::value::Value;
 
 /// Rights reserved to SYSTEM on `ControlSet001\Enum`, as its Windows ACL reserves them.
-pub const ENUM_SYSTEM_ONLY: u32 = KEY_SET_VALUE | KEY_CREATE_SUB_KEY | KEY_CREATE_LINK | DELETE | WRITE_DAC | WRITE_OWNER;
+pub const ENUM_SYSTEM_ONLY: u32 =
+    KEY_SET_VALUE | KEY_CREATE_SUB_KEY | KEY_CREATE_LINK | DELETE | WRITE_DAC | WRITE_OWNER;
 
 fn key(name: &str, now: u64, subkeys: Vec<KeyImage>) -> KeyImage {
     KeyImage { name: name.into(), last_write: now, subkeys, ..KeyImage::default() }
@@ -57,24 +58,13 @@ pub fn fresh_image(now: u64) -> KeyImage {
         "SOFTWARE",
         vec![
             k("Classes", vec![]),
-            k(
-                "Microsoft",
-                vec![
-                    k("Windows", vec![windows_cv]),
-                    k("Windows NT", vec![nt_cv]),
-                ],
-            ),
+            k("Microsoft", vec![k("Windows", vec![windows_cv]), k("Windows NT", vec![nt_cv])]),
             k("Policies", vec![]),
         ],
     );
     let machine = k(
         "MACHINE",
-        vec![
-            k("SAM", vec![]),
-            k("SECURITY", vec![]),
-            software,
-            k("SYSTEM", vec![control_set, current, select]),
-        ],
+        vec![k("SAM", vec![]), k("SECURITY", vec![]), software, k("SYSTEM", vec![control_set, current, select])],
     );
     let default_user = k(".DEFAULT", vec![k("Software", vec![]), k("Environment", vec![])]);
     let users = k("USER", vec![default_user]);

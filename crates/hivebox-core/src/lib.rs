@@ -37,7 +37,7 @@ pub mod value;
 
 pub use access::Disposition;
 pub use cm::{
-    Argument, CallContext, Caller, CallbackCx, Cookie, CreateKeyInfo, CreateOptions, Handle, Mode, ObjectContext,
+    Argument, CallContext, CallbackCx, Caller, Cookie, CreateKeyInfo, CreateOptions, Handle, Mode, ObjectContext,
     ObjectId, OpenOptions, Operation, PostInfo, PreInfo, ProcessInfo, Registry, RegistryCallback, RegistryOptions,
     Token, WatchId, WatchNotifier,
 };

@@ -110,40 +110,43 @@ pub fn check_path(path: &str) -> Result<usize, NameError> {
 /// Checks each component of a relative key path in order and hands it to `f`; returns the
 /// number of components. The errors, and which one wins, are those of [`split_path`].
 fn for_each_component<'a>(path: &'a str, mut f: impl FnMut(&'a str)) -> Result<usize, NameError> {
-    let trimmed = path.strip_suffix('\\').unwrap_or(path);
+    let bytes = path.as_bytes();
+    let trimmed = match bytes.last() {
+        Some(b'\\') => &bytes[..bytes.len() - 1],
+        _ => bytes,
+    };
     if trimmed.is_empty() {
         return Ok(0);
     }
-    let bytes = trimmed.as_bytes();
+    // Plain ASCII without NUL (nearly every path; found in one branch-free pass): a component
+    // is then valid exactly when it is non-empty and at most `MAX_KEY_NAME_LEN` bytes long, so
+    // `check_key_name` is needed only to report a name that is too long.
+    let plain = trimmed.iter().fold(0u8, |bad, &b| bad | (b & 0x80) | u8::from(b == 0)) == 0;
     let mut count = 0;
     let mut start = 0;
-    // True while the current component is plain ASCII without NUL: then it is valid exactly
-    // when it is non-empty and at most `MAX_KEY_NAME_LEN` bytes long.
-    let mut plain = true;
-    for i in 0..=bytes.len() {
-        // A separator, or the end of the path (which ends the last component).
-        let b = bytes.get(i).copied().unwrap_or(b'\\');
-        if b != b'\\' {
-            plain &= b != 0 && b.is_ascii();
-            continue;
+    loop {
+        let mut end = start;
+        while end < trimmed.len() && trimmed[end] != b'\\' {
+            end += 1;
         }
-        // `\` is ASCII, so `start` and `i` are character boundaries.
-        let component = &trimmed[start..i];
-        if component.is_empty() {
+        // `\` is ASCII, so `start` and `end` are character boundaries and `get` succeeds.
+        let name = path.get(start..end).unwrap_or_default();
+        if name.is_empty() {
             return Err(NameError::EmptyComponent { path: path.to_owned() });
         }
-        if !plain || component.len() > MAX_KEY_NAME_LEN {
-            check_key_name(component)?;
+        if !plain || name.len() > MAX_KEY_NAME_LEN {
+            check_key_name(name)?;
         }
-        f(component);
+        f(name);
         count += 1;
         if count > MAX_PATH_DEPTH {
-            return Err(NameError::TooDeep { depth: trimmed.split('\\').count() });
+            return Err(NameError::TooDeep { depth: trimmed.split(|&b| b == b'\\').count() });
         }
-        start = i + 1;
-        plain = true;
+        if end == trimmed.len() {
+            return Ok(count);
+        }
+        start = end + 1;
     }
-    Ok(count)
 }
 
 #[inline]

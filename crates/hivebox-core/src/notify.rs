@@ -194,7 +194,9 @@ mod tests {
 
     #[test]
     fn pairs_match_the_kernel_callers() {
-        for (pre, post) in [(7, 22), (6, 21), (0, 15), (1, 16), (14, 25), (0x2B, 0x2C), (0x31, 0x32), (26, 27), (28, 29)] {
+        for (pre, post) in
+            [(7, 22), (6, 21), (0, 15), (1, 16), (14, 25), (0x2B, 0x2C), (0x31, 0x32), (26, 27), (28, 29)]
+        {
             let pre = RegNotifyClass::from_i32(pre).unwrap();
             assert!(pre.is_pre(), "{pre:?}");
             assert_eq!(pre.post_class().map(|c| c as i32), Some(post));

@@ -54,9 +54,7 @@ impl Root {
             Root::Users => "\\REGISTRY\\USER".into(),
             Root::CurrentUser => format!("\\REGISTRY\\USER\\{user_sid}"),
             Root::ClassesRoot => "\\REGISTRY\\MACHINE\\SOFTWARE\\Classes".into(),
-            Root::CurrentConfig => {
-                "\\REGISTRY\\MACHINE\\SYSTEM\\CurrentControlSet\\Hardware Profiles\\Current".into()
-            }
+            Root::CurrentConfig => "\\REGISTRY\\MACHINE\\SYSTEM\\CurrentControlSet\\Hardware Profiles\\Current".into(),
             Root::Registry => "\\REGISTRY".into(),
         }
     }
@@ -101,7 +99,9 @@ pub struct KeyPath {
 #[non_exhaustive]
 pub enum PathError {
     /// The first component is not a known root.
-    #[error("invalid key name {path:?}: it must start with HKLM, HKCU, HKCR, HKU, HKCC (or their HKEY_ forms) or \\REGISTRY")]
+    #[error(
+        "invalid key name {path:?}: it must start with HKLM, HKCU, HKCR, HKU, HKCC (or their HKEY_ forms) or \\REGISTRY"
+    )]
     UnknownRoot {
         /// The path.
         path: String,

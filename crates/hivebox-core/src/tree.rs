@@ -59,6 +59,19 @@ impl Node {
     }
 }
 
+/// [`cmp_with_upcased`] for an ASCII `name`, against any upcased name: bytes compare as
+/// characters do (UTF-8 order is code point order, and an ASCII character upcases to one).
+#[inline]
+fn cmp_ascii_with_upcased(name: &[u8], upcased: &[u8]) -> std::cmp::Ordering {
+    for (x, y) in name.iter().zip(upcased) {
+        match x.to_ascii_uppercase().cmp(y) {
+            std::cmp::Ordering::Equal => continue,
+            other => return other,
+        }
+    }
+    name.len().cmp(&upcased.len())
+}
+
 /// The in-memory key tree.
 #[derive(Debug, Clone)]
 pub struct Tree {
@@ -137,19 +150,21 @@ impl Tree {
     #[inline]
     pub fn child(&self, parent: KeyId, name: &str) -> Option<KeyId> {
         let children = &self.node(parent).children;
-        // Short ASCII names (nearly all of them): upcase once into a stack buffer, then
-        // compare bytes. UTF-8 byte order is code point order, so this is the order
-        // `cmp_with_upcased` gives, and the children are sorted in.
-        const SHORT: usize = 64;
-        if name.len() <= SHORT && name.is_ascii() {
-            let mut buf = [0u8; SHORT];
-            let up = &mut buf[..name.len()];
-            up.copy_from_slice(name.as_bytes());
-            up.make_ascii_uppercase();
-            let up = &*up;
-            return children.binary_search_by(|(c, _)| c.as_bytes().cmp(up)).ok().map(|i| children[i].1);
+        if name.is_ascii() {
+            // Checked once here rather than in every comparison, as `cmp_with_upcased` does.
+            return self.child_ascii(parent, name.as_bytes());
         }
         children.binary_search_by(|(up, _)| cmp_with_upcased(name, up).reverse()).ok().map(|i| children[i].1)
+    }
+
+    /// [`Tree::child`] for a name the caller knows to be ASCII.
+    #[inline]
+    pub(crate) fn child_ascii(&self, parent: KeyId, name: &[u8]) -> Option<KeyId> {
+        let children = &self.node(parent).children;
+        children
+            .binary_search_by(|(up, _)| cmp_ascii_with_upcased(name, up.as_bytes()).reverse())
+            .ok()
+            .map(|i| children[i].1)
     }
 
     /// Adds a subkey. The caller has checked the name and that it does not exist.
@@ -304,13 +319,21 @@ impl Tree {
 
     /// The key's full native path, `\REGISTRY\...`.
     pub fn path(&self, id: KeyId) -> String {
-        let mut parts = Vec::new();
+        // Measure first, so that neither allocation ever regrows.
+        let (mut depth, mut len) = (0, 0);
+        let mut cur = Some(id);
+        while let Some(c) = cur {
+            depth += 1;
+            len += 1 + self.node(c).name.len();
+            cur = self.node(c).parent;
+        }
+        let mut parts = Vec::with_capacity(depth);
         let mut cur = Some(id);
         while let Some(c) = cur {
             parts.push(self.node(c).name.as_str());
             cur = self.node(c).parent;
         }
-        let mut out = String::new();
+        let mut out = String::with_capacity(len);
         for p in parts.iter().rev() {
             out.push('\\');
             out.push_str(p);

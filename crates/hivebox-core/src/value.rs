@@ -116,7 +116,9 @@ pub enum ValueError {
         reason: &'static str,
     },
     /// An unknown type name.
-    #[error("unknown value type {0:?} (expected REG_SZ, REG_MULTI_SZ, REG_EXPAND_SZ, REG_DWORD, REG_QWORD, REG_BINARY, REG_NONE, ...)")]
+    #[error(
+        "unknown value type {0:?} (expected REG_SZ, REG_MULTI_SZ, REG_EXPAND_SZ, REG_DWORD, REG_QWORD, REG_BINARY, REG_NONE, ...)"
+    )]
     UnknownType(String),
 }
 
@@ -388,10 +390,7 @@ mod tests {
         assert!(Value::from_text(ValueType::REG_DWORD, "4294967296", None).is_err());
         assert_eq!(Value::from_text(ValueType::REG_BINARY, "0aFF", None).unwrap().data, [0x0a, 0xff]);
         assert!(Value::from_text(ValueType::REG_BINARY, "0aF", None).is_err());
-        assert_eq!(
-            Value::from_text(ValueType::REG_MULTI_SZ, "a\\0b", None).unwrap(),
-            Value::multi_sz(&["a", "b"])
-        );
+        assert_eq!(Value::from_text(ValueType::REG_MULTI_SZ, "a\\0b", None).unwrap(), Value::multi_sz(&["a", "b"]));
         assert_eq!(Value::from_text(ValueType::REG_MULTI_SZ, "a#b", Some("#")).unwrap(), Value::multi_sz(&["a", "b"]));
         assert_eq!(Value::multi_sz(&["a", "b"]).display_data(), "a\\0b");
         assert_eq!(Value::binary(&[1, 0xab]).display_data(), "01AB");

@@ -74,12 +74,7 @@ pub fn decode_image(bytes: &[u8]) -> Result<KeyImage, CodecError> {
 pub fn encode_mutation(m: &Mutation) -> Result<Vec<u8>, CodecError> {
     let mut w = Writer(Vec::new());
     match m {
-        Mutation::CreateKey {
-            path,
-            class,
-            link,
-            time,
-        } => {
+        Mutation::CreateKey { path, class, link, time } => {
             w.u8(TAG_CREATE_KEY);
             w.str("key path", path)?;
             w.opt_str("class name", class.as_deref())?;
@@ -91,12 +86,7 @@ pub fn encode_mutation(m: &Mutation) -> Result<Vec<u8>, CodecError> {
             w.str("key path", path)?;
             w.u64(*time);
         }
-        Mutation::SetValue {
-            path,
-            name,
-            value,
-            time,
-        } => {
+        Mutation::SetValue { path, name, value, time } => {
             w.u8(TAG_SET_VALUE);
             w.str("key path", path)?;
             w.str("value name", name)?;
@@ -110,11 +100,7 @@ pub fn encode_mutation(m: &Mutation) -> Result<Vec<u8>, CodecError> {
             w.str("value name", name)?;
             w.u64(*time);
         }
-        Mutation::RenameKey {
-            path,
-            new_name,
-            time,
-        } => {
+        Mutation::RenameKey { path, new_name, time } => {
             w.u8(TAG_RENAME_KEY);
             w.str("key path", path)?;
             w.str("new key name", new_name)?;
@@ -144,30 +130,22 @@ pub fn decode_mutation(bytes: &[u8]) -> Result<Mutation, CodecError> {
             link: r.flag("link flag")?,
             time: r.u64("time")?,
         },
-        TAG_DELETE_KEY => Mutation::DeleteKey {
-            path: r.string("key path")?,
-            time: r.u64("time")?,
-        },
+        TAG_DELETE_KEY => Mutation::DeleteKey { path: r.string("key path")?, time: r.u64("time")? },
         TAG_SET_VALUE => Mutation::SetValue {
             path: r.string("key path")?,
             name: r.string("value name")?,
             value: Value::new(ValueType(r.u32("value type")?), r.bytes("value data")?),
             time: r.u64("time")?,
         },
-        TAG_DELETE_VALUE => Mutation::DeleteValue {
-            path: r.string("key path")?,
-            name: r.string("value name")?,
-            time: r.u64("time")?,
-        },
+        TAG_DELETE_VALUE => {
+            Mutation::DeleteValue { path: r.string("key path")?, name: r.string("value name")?, time: r.u64("time")? }
+        }
         TAG_RENAME_KEY => Mutation::RenameKey {
             path: r.string("key path")?,
             new_name: r.string("new key name")?,
             time: r.u64("time")?,
         },
-        TAG_SET_LAST_WRITE => Mutation::SetLastWrite {
-            path: r.string("key path")?,
-            time: r.u64("time")?,
-        },
+        TAG_SET_LAST_WRITE => Mutation::SetLastWrite { path: r.string("key path")?, time: r.u64("time")? },
         tag => return Err(malformed(tag_at, format!("unknown mutation tag {tag}"))),
     };
     r.finish()?;
@@ -198,10 +176,7 @@ fn put_key(w: &mut Writer, k: &KeyImage, depth: usize) -> Result<(), CodecError>
 
 fn get_key(r: &mut Reader<'_>, depth: usize) -> Result<KeyImage, CodecError> {
     if depth > MAX_DEPTH {
-        return Err(malformed(
-            r.pos,
-            format!("keys nested deeper than {MAX_DEPTH}"),
-        ));
+        return Err(malformed(r.pos, format!("keys nested deeper than {MAX_DEPTH}")));
     }
     let name = r.string("key name")?;
     let class = r.opt_string("class name")?;
@@ -221,22 +196,11 @@ fn get_key(r: &mut Reader<'_>, depth: usize) -> Result<KeyImage, CodecError> {
     for _ in 0..subkey_count {
         subkeys.push(get_key(r, depth + 1)?);
     }
-    Ok(KeyImage {
-        name,
-        class,
-        last_write,
-        link,
-        system_only,
-        values,
-        subkeys,
-    })
+    Ok(KeyImage { name, class, last_write, link, system_only, values, subkeys })
 }
 
 fn malformed(offset: usize, reason: String) -> CodecError {
-    CodecError::Malformed {
-        offset: offset as u64,
-        reason,
-    }
+    CodecError::Malformed { offset: offset as u64, reason }
 }
 
 struct Writer(Vec<u8>);
@@ -291,10 +255,7 @@ impl<'a> Reader<'a> {
     fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], CodecError> {
         let left = self.buf.len() - self.pos;
         if n > left {
-            return Err(malformed(
-                self.pos,
-                format!("{what} needs {n} bytes but only {left} remain"),
-            ));
+            return Err(malformed(self.pos, format!("{what} needs {n} bytes but only {left} remain")));
         }
         let out = &self.buf[self.pos..self.pos + n];
         self.pos += n;
@@ -347,20 +308,14 @@ impl<'a> Reader<'a> {
         match self.u8(what)? {
             0 => Ok(None),
             1 => self.string(what).map(Some),
-            b => Err(malformed(
-                at,
-                format!("{what} presence tag is {b}, not 0 or 1"),
-            )),
+            b => Err(malformed(at, format!("{what} presence tag is {b}, not 0 or 1"))),
         }
     }
 
     fn finish(&self) -> Result<(), CodecError> {
         let left = self.buf.len() - self.pos;
         if left != 0 {
-            return Err(malformed(
-                self.pos,
-                format!("{left} unexpected bytes after the end"),
-            ));
+            return Err(malformed(self.pos, format!("{left} unexpected bytes after the end")));
         }
         Ok(())
     }

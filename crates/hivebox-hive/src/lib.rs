@@ -119,19 +119,11 @@ impl Home {
 /// file and byte offset; the store is never silently started afresh.
 pub fn open_home(home: &Path, clock: Arc<dyn Clock>, wait: bool) -> Result<Home, StoreError> {
     let dir = home.join(HIVES_DIR);
-    std::fs::create_dir_all(&dir).map_err(|source| StoreError::Io {
-        path: dir.clone(),
-        source,
-    })?;
+    std::fs::create_dir_all(&dir).map_err(|source| StoreError::Io { path: dir.clone(), source })?;
     let lock = Arc::new(lock::acquire(&dir.join(lock::FILE), wait)?);
     let (tree, storage, recovery) = recover::recover(&dir, Arc::clone(&lock), &*clock)?;
     let registry = Registry::from_tree(tree, Box::new(storage), clock, RegistryOptions::default());
-    Ok(Home {
-        registry,
-        path: home.to_owned(),
-        recovery,
-        lock,
-    })
+    Ok(Home { registry, path: home.to_owned(), recovery, lock })
 }
 
 /// The default home: `$HIVEBOX_HOME` if set, else `/var/lib/hivebox` when running as root
@@ -169,9 +161,7 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> u64 {
         // A system clock set before 1970 reads as the Unix epoch.
-        let since_unix = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap_or_default();
+        let since_unix = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
         let ticks = u64::try_from(since_unix.as_nanos() / 100).unwrap_or(u64::MAX);
         hivebox_core::UNIX_EPOCH_FILETIME.saturating_add(ticks)
     }

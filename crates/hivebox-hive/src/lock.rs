@@ -34,39 +34,23 @@ impl LockFile {
 
 /// Takes the lock at `path`: waits for it if `wait`, else fails with [`StoreError::Locked`].
 pub(crate) fn acquire(path: &Path, wait: bool) -> Result<LockFile, StoreError> {
-    let io = |source| StoreError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .map_err(io)?;
+    let io = |source| StoreError::Io { path: path.to_owned(), source };
+    let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).map_err(io)?;
     if wait {
         file.lock().map_err(io)?;
     } else {
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(StoreError::Locked {
-                    path: path.to_owned(),
-                    pid: holder(path),
-                });
+                return Err(StoreError::Locked { path: path.to_owned(), pid: holder(path) });
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
         }
     }
     // The file is freshly opened, so its cursor is at 0 and the pid replaces the old one.
     file.set_len(0).map_err(io)?;
-    file.write_all(format!("{}\n", std::process::id()).as_bytes())
-        .map_err(io)?;
-    Ok(LockFile {
-        path: path.to_owned(),
-        _file: file,
-    })
+    file.write_all(format!("{}\n", std::process::id()).as_bytes()).map_err(io)?;
+    Ok(LockFile { path: path.to_owned(), _file: file })
 }
 
 /// The pid recorded in a lock file, if it holds one (the holder may not have written it yet).

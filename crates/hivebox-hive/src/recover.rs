@@ -36,18 +36,12 @@ pub struct Recovery {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
-    move |source| StoreError::Io {
-        path: path.to_owned(),
-        source,
-    }
+    move |source| StoreError::Io { path: path.to_owned(), source }
 }
 
 impl From<IoFailure> for StoreError {
     fn from(f: IoFailure) -> Self {
-        StoreError::Io {
-            path: f.path,
-            source: f.source,
-        }
+        StoreError::Io { path: f.path, source: f.source }
     }
 }
 
@@ -65,16 +59,10 @@ pub(crate) fn recover(
         Err(source) => return Err(StoreError::Io { path: tmp, source }),
     }
     let wal_path = dir.join(wal::FILE);
-    let mut wal_file = OpenOptions::new()
-        .read(true)
-        .append(true)
-        .create(true)
-        .open(&wal_path)
-        .map_err(io_err(&wal_path))?;
+    let mut wal_file =
+        OpenOptions::new().read(true).append(true).create(true).open(&wal_path).map_err(io_err(&wal_path))?;
     let mut bytes = Vec::new();
-    wal_file
-        .read_to_end(&mut bytes)
-        .map_err(io_err(&wal_path))?;
+    wal_file.read_to_end(&mut bytes).map_err(io_err(&wal_path))?;
 
     let snap_path = dir.join(snapshot::FILE);
     let snap = match snapshot::load(dir)? {
@@ -84,24 +72,15 @@ pub(crate) fn recover(
                 return Err(StoreError::Corrupt {
                     path: wal_path,
                     offset: wal::HEADER_LEN as u64,
-                    reason: format!(
-                        "the log holds records but there is no {} to replay them onto",
-                        snapshot::FILE
-                    ),
+                    reason: format!("the log holds records but there is no {} to replay them onto", snapshot::FILE),
                 });
             }
             let image = hivebox_core::fresh::fresh_image(clock.now());
-            snapshot::write(dir, 1, &image).map_err(|e| StoreError::Io {
-                path: e.path,
-                source: e.source,
-            })?;
+            snapshot::write(dir, 1, &image).map_err(|e| StoreError::Io { path: e.path, source: e.source })?;
             report.created = true;
             // Whatever header the empty log had, it now starts over with the new snapshot.
             bytes.clear();
-            snapshot::Snapshot {
-                generation: 1,
-                image,
-            }
+            snapshot::Snapshot { generation: 1, image }
         }
     };
     let mut tree = Tree::from_image(&snap.image).map_err(|reason| StoreError::Corrupt {
@@ -118,12 +97,11 @@ pub(crate) fn recover(
     })?;
     match header {
         Header::Valid(g) if g == snap.generation => {
-            let replayed =
-                wal::replay(&bytes, |m| tree.replay(m)).map_err(|c| StoreError::Corrupt {
-                    path: wal_path.clone(),
-                    offset: c.offset,
-                    reason: c.reason,
-                })?;
+            let replayed = wal::replay(&bytes, |m| tree.replay(m)).map_err(|c| StoreError::Corrupt {
+                path: wal_path.clone(),
+                offset: c.offset,
+                reason: c.reason,
+            })?;
             report.replayed = replayed.records;
             if replayed.torn.is_some() {
                 storage.truncate(replayed.end)?;

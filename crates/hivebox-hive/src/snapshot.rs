@@ -51,18 +51,12 @@ fn le_u64(b: &[u8], at: usize) -> u64 {
 
 /// Parses a snapshot file's bytes. `path` only names the file in errors.
 pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Snapshot, StoreError> {
-    let corrupt = |offset: usize, reason: String| StoreError::Corrupt {
-        path: path.to_owned(),
-        offset: offset as u64,
-        reason,
-    };
+    let corrupt =
+        |offset: usize, reason: String| StoreError::Corrupt { path: path.to_owned(), offset: offset as u64, reason };
     if bytes.len() < HEADER_LEN {
         return Err(corrupt(
             bytes.len(),
-            format!(
-                "the file is {} bytes, shorter than the {HEADER_LEN}-byte header",
-                bytes.len()
-            ),
+            format!("the file is {} bytes, shorter than the {HEADER_LEN}-byte header", bytes.len()),
         ));
     }
     // From here `bytes` holds at least the header, so every header field read is in bounds.
@@ -71,18 +65,12 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Snapshot, StoreError> {
     }
     let version = le_u32(bytes, OFF_VERSION);
     if version != VERSION {
-        return Err(corrupt(
-            OFF_VERSION,
-            format!("unsupported snapshot version {version}"),
-        ));
+        return Err(corrupt(OFF_VERSION, format!("unsupported snapshot version {version}")));
     }
     let length = le_u64(bytes, OFF_LENGTH);
     let actual = (bytes.len() - HEADER_LEN) as u64;
     if length != actual {
-        return Err(corrupt(
-            OFF_LENGTH,
-            format!("header says {length} payload bytes but the file holds {actual}"),
-        ));
+        return Err(corrupt(OFF_LENGTH, format!("header says {length} payload bytes but the file holds {actual}")));
     }
     let stored = le_u32(bytes, OFF_CHECKSUM);
     let computed = crc32fast::hash(&bytes[OFF_GENERATION..]);
@@ -96,15 +84,10 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Snapshot, StoreError> {
         ));
     }
     let image = codec::decode_image(&bytes[HEADER_LEN..]).map_err(|e| match e {
-        codec::CodecError::Malformed { offset, reason } => {
-            corrupt(HEADER_LEN + offset as usize, reason)
-        }
+        codec::CodecError::Malformed { offset, reason } => corrupt(HEADER_LEN + offset as usize, reason),
         other => corrupt(HEADER_LEN, other.to_string()),
     })?;
-    Ok(Snapshot {
-        generation: le_u64(bytes, OFF_GENERATION),
-        image,
-    })
+    Ok(Snapshot { generation: le_u64(bytes, OFF_GENERATION), image })
 }
 
 /// Reads and parses the snapshot in `dir`; `None` if there is none.
@@ -157,26 +140,14 @@ pub(crate) fn write(dir: &Path, generation: u64, image: &KeyImage) -> Result<(),
     if let Err(source) = staged {
         // Best effort: a stale temporary file is removed again at the next open anyway.
         let _ = fs::remove_file(&tmp);
-        return Err(WriteError {
-            path: tmp,
-            source,
-            maybe_replaced: false,
-        });
+        return Err(WriteError { path: tmp, source, maybe_replaced: false });
     }
     let path = dir.join(FILE);
     if let Err(source) = fs::rename(&tmp, &path) {
         let _ = fs::remove_file(&tmp);
-        return Err(WriteError {
-            path,
-            source,
-            maybe_replaced: true,
-        });
+        return Err(WriteError { path, source, maybe_replaced: true });
     }
-    sync_dir(dir).map_err(|source| WriteError {
-        path: dir.to_owned(),
-        source,
-        maybe_replaced: true,
-    })
+    sync_dir(dir).map_err(|source| WriteError { path: dir.to_owned(), source, maybe_replaced: true })
 }
 
 /// Makes a directory's entries (a rename, a new file) durable.

@@ -62,13 +62,7 @@ pub(crate) fn storage_error(what: &str, path: &Path, e: &io::Error) -> StorageEr
 
 impl FileStorage {
     /// A store over an open log of `wal_len` good bytes continuing snapshot `generation`.
-    pub(crate) fn new(
-        dir: &Path,
-        wal: File,
-        wal_len: u64,
-        generation: u64,
-        lock: Arc<LockFile>,
-    ) -> Self {
+    pub(crate) fn new(dir: &Path, wal: File, wal_len: u64, generation: u64, lock: Arc<LockFile>) -> Self {
         Self {
             dir: dir.to_owned(),
             wal_path: dir.join(wal::FILE),
@@ -87,9 +81,7 @@ impl FileStorage {
 
     fn check_usable(&self) -> Result<(), StorageError> {
         match &self.poisoned {
-            Some(why) => Err(StorageError::Io(format!(
-                "the store refuses writes after an earlier failure: {why}"
-            ))),
+            Some(why) => Err(StorageError::Io(format!("the store refuses writes after an earlier failure: {why}"))),
             None => Ok(()),
         }
     }
@@ -102,11 +94,7 @@ impl FileStorage {
     pub(crate) fn checkpoint(&mut self, image: &KeyImage) -> Result<(), IoFailure> {
         let next = self.generation + 1;
         if let Err(e) = snapshot::write(&self.dir, next, image) {
-            let failure = IoFailure {
-                what: "cannot write the snapshot",
-                path: e.path,
-                source: e.source,
-            };
+            let failure = IoFailure { what: "cannot write the snapshot", path: e.path, source: e.source };
             if e.maybe_replaced {
                 // Recovery may find either snapshot; a record appended to the old log would be
                 // discarded as stale if the new one won, so nothing more may be appended.
@@ -117,11 +105,7 @@ impl FileStorage {
         // The new snapshot covers every logged record; the old log is now stale.
         self.generation = next;
         if let Err(source) = self.reset_log() {
-            let failure = IoFailure {
-                what: "cannot reset the log",
-                path: self.wal_path.clone(),
-                source,
-            };
+            let failure = IoFailure { what: "cannot reset the log", path: self.wal_path.clone(), source };
             self.poison(failure.to_string());
             return Err(failure);
         }
@@ -131,11 +115,7 @@ impl FileStorage {
     /// Cuts the log back to `len` bytes (a torn tail found by recovery).
     pub(crate) fn truncate(&mut self, len: u64) -> Result<(), IoFailure> {
         let cut = self.wal.set_len(len).and_then(|()| self.wal.sync_data());
-        cut.map_err(|source| IoFailure {
-            what: "cannot cut the torn tail off",
-            path: self.wal_path.clone(),
-            source,
-        })?;
+        cut.map_err(|source| IoFailure { what: "cannot cut the torn tail off", path: self.wal_path.clone(), source })?;
         self.wal_len = len;
         Ok(())
     }
@@ -154,18 +134,15 @@ impl FileStorage {
 impl Storage for FileStorage {
     fn append(&mut self, mutation: &Mutation) -> Result<(), StorageError> {
         self.check_usable()?;
-        let payload = codec::encode_mutation(mutation)
-            .map_err(|e| StorageError::Io(format!("cannot log a change: {e}")))?;
+        let payload =
+            codec::encode_mutation(mutation).map_err(|e| StorageError::Io(format!("cannot log a change: {e}")))?;
         let Some(record) = wal::record(&payload) else {
             return Err(StorageError::Io(format!(
                 "cannot log a change of {} bytes: over the 4 GiB record limit",
                 payload.len()
             )));
         };
-        let written = self
-            .wal
-            .write_all(&record)
-            .and_then(|()| self.wal.sync_data());
+        let written = self.wal.write_all(&record).and_then(|()| self.wal.sync_data());
         match written {
             Ok(()) => {
                 self.wal_len += record.len() as u64;
@@ -174,15 +151,9 @@ impl Storage for FileStorage {
             Err(e) => {
                 let err = storage_error("cannot append to", &self.wal_path, &e);
                 // Cut off whatever part of the record reached the file.
-                let cut = self
-                    .wal
-                    .set_len(self.wal_len)
-                    .and_then(|()| self.wal.sync_data());
+                let cut = self.wal.set_len(self.wal_len).and_then(|()| self.wal.sync_data());
                 if let Err(cut) = cut {
-                    self.poison(format!(
-                        "{err}; then cannot cut the log back to {} bytes: {cut}",
-                        self.wal_len
-                    ));
+                    self.poison(format!("{err}; then cannot cut the log back to {} bytes: {cut}", self.wal_len));
                 }
                 Err(err)
             }
@@ -195,7 +166,6 @@ impl Storage for FileStorage {
         if self.logged_bytes() == 0 {
             return Ok(());
         }
-        self.checkpoint(&image())
-            .map_err(|f| storage_error(f.what, &f.path, &f.source))
+        self.checkpoint(&image()).map_err(|f| storage_error(f.what, &f.path, &f.source))
     }
 }

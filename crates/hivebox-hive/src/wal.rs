@@ -63,18 +63,12 @@ pub(crate) fn parse_header(bytes: &[u8]) -> Result<Header, (u64, String)> {
     }
     let version = le_u32(h, OFF_VERSION);
     if version != VERSION {
-        return Err((
-            OFF_VERSION as u64,
-            format!("unsupported log version {version}"),
-        ));
+        return Err((OFF_VERSION as u64, format!("unsupported log version {version}")));
     }
     let stored = le_u32(h, OFF_CHECKSUM);
     let computed = crc32fast::hash(&h[OFF_GENERATION..]);
     if stored != computed {
-        return Err((
-            OFF_CHECKSUM as u64,
-            format!("header checksum {stored:08x} does not match {computed:08x}"),
-        ));
+        return Err((OFF_CHECKSUM as u64, format!("header checksum {stored:08x} does not match {computed:08x}")));
     }
     let mut g = [0; 8];
     g.copy_from_slice(&h[OFF_GENERATION..]);
@@ -101,9 +95,7 @@ pub(crate) fn record(payload: &[u8]) -> Option<Vec<u8>> {
 fn record_at(bytes: &[u8], pos: usize) -> Result<(&[u8], usize), String> {
     let left = bytes.len().saturating_sub(pos);
     if left < RECORD_HEADER_LEN {
-        return Err(format!(
-            "incomplete record header ({left} of {RECORD_HEADER_LEN} bytes)"
-        ));
+        return Err(format!("incomplete record header ({left} of {RECORD_HEADER_LEN} bytes)"));
     }
     let len = le_u32(bytes, pos) as usize;
     if len == 0 {
@@ -111,18 +103,14 @@ fn record_at(bytes: &[u8], pos: usize) -> Result<(&[u8], usize), String> {
     }
     let body = left - RECORD_HEADER_LEN;
     if len > body {
-        return Err(format!(
-            "record claims {len} payload bytes but only {body} remain"
-        ));
+        return Err(format!("record claims {len} payload bytes but only {body} remain"));
     }
     let start = pos + RECORD_HEADER_LEN;
     let payload = &bytes[start..start + len];
     let stored = le_u32(bytes, pos + 4);
     let computed = crc32fast::hash(payload);
     if stored != computed {
-        return Err(format!(
-            "record checksum {stored:08x} does not match its payload ({computed:08x})"
-        ));
+        return Err(format!("record checksum {stored:08x} does not match its payload ({computed:08x})"));
     }
     Ok((payload, start + len))
 }
@@ -132,9 +120,7 @@ fn record_at(bytes: &[u8], pos: usize) -> Result<(&[u8], usize), String> {
 fn next_valid_record(bytes: &[u8], from: usize) -> Option<usize> {
     (from..bytes.len()).find(|&at| {
         // The payload's first byte must be a known tag: skips nearly every offset cheaply.
-        bytes
-            .get(at + RECORD_HEADER_LEN)
-            .is_some_and(|t| codec::is_mutation_tag(*t))
+        bytes.get(at + RECORD_HEADER_LEN).is_some_and(|t| codec::is_mutation_tag(*t))
             && record_at(bytes, at).is_ok_and(|(p, _)| codec::decode_mutation(p).is_ok())
     })
 }
@@ -167,14 +153,10 @@ pub(crate) fn replay(
     while pos < bytes.len() {
         match record_at(bytes, pos) {
             Ok((payload, next)) => {
-                let m = codec::decode_mutation(payload).map_err(|e| Corruption {
-                    offset: pos as u64,
-                    reason: format!("record does not decode: {e}"),
-                })?;
-                apply(&m).map_err(|e| Corruption {
-                    offset: pos as u64,
-                    reason: format!("record does not replay: {e}"),
-                })?;
+                let m = codec::decode_mutation(payload)
+                    .map_err(|e| Corruption { offset: pos as u64, reason: format!("record does not decode: {e}") })?;
+                apply(&m)
+                    .map_err(|e| Corruption { offset: pos as u64, reason: format!("record does not replay: {e}") })?;
                 records += 1;
                 pos = next;
             }
@@ -185,17 +167,9 @@ pub(crate) fn replay(
                         reason: format!("{why}, yet a valid record follows at byte {later}"),
                     });
                 }
-                return Ok(Replayed {
-                    records,
-                    end: pos as u64,
-                    torn: Some((pos as u64, why)),
-                });
+                return Ok(Replayed { records, end: pos as u64, torn: Some((pos as u64, why)) });
             }
         }
     }
-    Ok(Replayed {
-        records,
-        end: pos as u64,
-        torn: None,
-    })
+    Ok(Replayed { records, end: pos as u64, torn: None })
 }

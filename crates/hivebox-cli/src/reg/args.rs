@@ -22,15 +22,7 @@ pub enum Verb {
 }
 
 impl Verb {
-    const ALL: [Verb; 7] = [
-        Verb::Query,
-        Verb::Add,
-        Verb::Delete,
-        Verb::Copy,
-        Verb::Compare,
-        Verb::Rename,
-        Verb::Flush,
-    ];
+    const ALL: [Verb; 7] = [Verb::Query, Verb::Add, Verb::Delete, Verb::Copy, Verb::Compare, Verb::Rename, Verb::Flush];
 
     /// The verb as `reg.exe` spells it in messages (`QUERY`).
     pub fn upper(self) -> &'static str {
@@ -46,9 +38,7 @@ impl Verb {
     }
 
     fn from_name(name: &str) -> Option<Verb> {
-        Verb::ALL
-            .into_iter()
-            .find(|v| v.upper().eq_ignore_ascii_case(name))
+        Verb::ALL.into_iter().find(|v| v.upper().eq_ignore_ascii_case(name))
     }
 }
 
@@ -181,37 +171,22 @@ impl fmt::Display for SyntaxError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // reg.exe's "Invalid syntax." first, then what was wrong and where to look.
         let mut detail = self.detail.chars();
-        let first = detail
-            .next()
-            .map(|c| c.to_uppercase().collect::<String>())
-            .unwrap_or_default();
-        let help = self.verb.map_or_else(
-            || "hivebox reg /?".to_owned(),
-            |v| format!("hivebox reg {} /?", v.upper()),
-        );
-        write!(
-            f,
-            "Invalid syntax. {first}{}. Type \"{help}\" for usage.",
-            detail.as_str()
-        )
+        let first = detail.next().map(|c| c.to_uppercase().collect::<String>()).unwrap_or_default();
+        let help = self.verb.map_or_else(|| "hivebox reg /?".to_owned(), |v| format!("hivebox reg {} /?", v.upper()));
+        write!(f, "Invalid syntax. {first}{}. Type \"{help}\" for usage.", detail.as_str())
     }
 }
 
 /// Parses the arguments after `reg`.
 pub fn parse(args: &[String]) -> Result<Command, SyntaxError> {
     let Some(first) = args.first() else {
-        return Err(SyntaxError {
-            verb: None,
-            detail: "no operation given".into(),
-        });
+        return Err(SyntaxError { verb: None, detail: "no operation given".into() });
     };
     if is_help(first) {
         return Ok(Command::Help(None));
     }
-    let verb = Verb::from_name(first).ok_or_else(|| SyntaxError {
-        verb: None,
-        detail: format!("unknown operation {first:?}"),
-    })?;
+    let verb = Verb::from_name(first)
+        .ok_or_else(|| SyntaxError { verb: None, detail: format!("unknown operation {first:?}") })?;
     let rest = &args[1..];
     if rest.iter().any(|a| is_help(a)) {
         return Ok(Command::Help(Some(verb)));
@@ -223,9 +198,7 @@ pub fn parse(args: &[String]) -> Result<Command, SyntaxError> {
             let [key] = p.positionals(["KEY"])?;
             let data = p.text(Opt::Data);
             // As reg.exe: `/d` without `/v` or `/ve` sets the default value.
-            let value = p
-                .value_sel()?
-                .or_else(|| data.as_ref().map(|_| ValueSel::Default));
+            let value = p.value_sel()?.or_else(|| data.as_ref().map(|_| ValueSel::Default));
             Ok(Command::Add(AddArgs {
                 key,
                 value,
@@ -243,20 +216,11 @@ pub fn parse(args: &[String]) -> Result<Command, SyntaxError> {
                 (None, true) => DeleteWhat::AllValues,
                 (None, false) => DeleteWhat::Key,
             };
-            Ok(Command::Delete(DeleteArgs {
-                key,
-                what,
-                force: p.flag(Opt::Force),
-            }))
+            Ok(Command::Delete(DeleteArgs { key, what, force: p.flag(Opt::Force) }))
         }
         Verb::Copy => {
             let [src, dst] = p.positionals(["SOURCE KEY", "DESTINATION KEY"])?;
-            Ok(Command::Copy(CopyArgs {
-                src,
-                dst,
-                recursive: p.flag(Opt::Recursive),
-                force: p.flag(Opt::Force),
-            }))
+            Ok(Command::Copy(CopyArgs { src, dst, recursive: p.flag(Opt::Recursive), force: p.flag(Opt::Force) }))
         }
         Verb::Compare => compare(&p),
         Verb::Rename => {
@@ -287,14 +251,9 @@ fn query(p: &Parsed) -> Result<Command, SyntaxError> {
             })
         }
         None => {
-            if let Some(s) = [Opt::KeysOnly, Opt::DataOnly, Opt::CaseSensitive, Opt::Exact]
-                .iter()
-                .find(|o| p.flag(**o))
+            if let Some(s) = [Opt::KeysOnly, Opt::DataOnly, Opt::CaseSensitive, Opt::Exact].iter().find(|o| p.flag(**o))
             {
-                let name = QUERY
-                    .iter()
-                    .find(|spec| spec.opt == *s)
-                    .map_or("", |spec| spec.short);
+                let name = QUERY.iter().find(|spec| spec.opt == *s).map_or("", |spec| spec.short);
                 return Err(p.err(format!("/{name} needs /f")));
             }
             None
@@ -327,9 +286,7 @@ fn compare(p: &Parsed) -> Result<Command, SyntaxError> {
             "same" | "s" => OutputMode::Same,
             "none" | "n" => OutputMode::None,
             _ => {
-                return Err(p.err(format!(
-                    "--output takes all, diff, same or none, not {named:?}"
-                )));
+                return Err(p.err(format!("--output takes all, diff, same or none, not {named:?}")));
             }
         });
     }

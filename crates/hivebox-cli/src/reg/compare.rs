@@ -44,16 +44,8 @@ impl Side {
 /// One line of the comparison.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum Entry {
-    Value {
-        side: Side,
-        key: String,
-        name: String,
-        value: Value,
-    },
-    Key {
-        side: Side,
-        path: String,
-    },
+    Value { side: Side, key: String, name: String, value: Value },
+    Key { side: Side, path: String },
 }
 
 impl Entry {
@@ -73,13 +65,7 @@ pub fn compare(a: &KeyData, b: &KeyData, value: Option<&str>, recursive: bool) -
     out
 }
 
-fn compare_at(
-    a: &KeyData,
-    b: &KeyData,
-    value: Option<&str>,
-    recursive: bool,
-    out: &mut Vec<Entry>,
-) {
+fn compare_at(a: &KeyData, b: &KeyData, value: Option<&str>, recursive: bool, out: &mut Vec<Entry>) {
     let entry = |side, key: &KeyData, name: &str, v: &Value| Entry::Value {
         side,
         key: key.path.clone(),
@@ -103,12 +89,7 @@ fn compare_at(
         }
     }
     // Each subkey once, spelled as in the first key when it is there, in enumeration order.
-    let mut names: Vec<(String, &str)> = a
-        .subkeys
-        .iter()
-        .chain(&b.subkeys)
-        .map(|n| (upcase(n), n.as_str()))
-        .collect();
+    let mut names: Vec<(String, &str)> = a.subkeys.iter().chain(&b.subkeys).map(|n| (upcase(n), n.as_str())).collect();
     names.sort_by(|x, y| x.0.cmp(&y.0));
     names.dedup_by(|later, first| later.0 == first.0);
     for (_, name) in names {
@@ -121,14 +102,10 @@ fn compare_at(
         };
         if value.is_none() {
             let parent = if side == Side::Second { b } else { a };
-            out.push(Entry::Key {
-                side,
-                path: format!("{}\\{name}", parent.path),
-            });
+            out.push(Entry::Key { side, path: format!("{}\\{name}", parent.path) });
         }
         if recursive && side == Side::Same {
-            let child =
-                |k: &'_ KeyData| k.children.iter().find(|c| eq_names(&c.name, name)).cloned();
+            let child = |k: &'_ KeyData| k.children.iter().find(|c| eq_names(&c.name, name)).cloned();
             if let (Some(ca), Some(cb)) = (child(a), child(b)) {
                 compare_at(&ca, &cb, value, true, out);
             }
@@ -155,35 +132,17 @@ pub fn text(entries: &[Entry], mode: OutputMode) -> String {
     let mut out = String::new();
     for e in entries.iter().filter(|e| shown(mode, e.side())) {
         match e {
-            Entry::Value {
-                side,
-                key,
-                name,
-                value,
-            } => {
+            Entry::Value { side, key, name, value } => {
                 let name = if name.is_empty() { DEFAULT_NAME } else { name };
-                let _ = writeln!(
-                    out,
-                    "{} Value: {key}  {name}  {}  {}",
-                    side.mark(),
-                    value.ty,
-                    value.display_data()
-                );
+                let _ = writeln!(out, "{} Value: {key}  {name}  {}  {}", side.mark(), value.ty, value.display_data());
             }
             Entry::Key { side, path } => {
                 let _ = writeln!(out, "{} Key: {path}", side.mark());
             }
         }
     }
-    let result = if identical(entries) {
-        "Identical"
-    } else {
-        "Different"
-    };
-    let _ = write!(
-        out,
-        "\nResult Compared: {result}\nThe operation completed successfully.\n"
-    );
+    let result = if identical(entries) { "Identical" } else { "Different" };
+    let _ = write!(out, "\nResult Compared: {result}\nThe operation completed successfully.\n");
     out
 }
 
@@ -194,12 +153,7 @@ pub fn json(key1: &str, key2: &str, entries: &[Entry], mode: OutputMode) -> Json
         .iter()
         .filter(|e| shown(mode, e.side()))
         .map(|e| match e {
-            Entry::Value {
-                side,
-                key,
-                name,
-                value,
-            } => {
+            Entry::Value { side, key, name, value } => {
                 let mut v = json_value(name, value);
                 v["side"] = side.mark().into();
                 v["kind"] = "value".into();
@@ -228,22 +182,11 @@ mod tests {
 
     #[test]
     fn identical_trees() {
-        let a = key(
-            "A",
-            vec![("x", Value::dword(1))],
-            vec![key(r"A\s", vec![("y", Value::sz("q"))], vec![])],
-        );
-        let b = key(
-            "B",
-            vec![("X", Value::dword(1))],
-            vec![key(r"B\S", vec![("y", Value::sz("q"))], vec![])],
-        );
+        let a = key("A", vec![("x", Value::dword(1))], vec![key(r"A\s", vec![("y", Value::sz("q"))], vec![])]);
+        let b = key("B", vec![("X", Value::dword(1))], vec![key(r"B\S", vec![("y", Value::sz("q"))], vec![])]);
         let e = compare(&a, &b, None, true);
         assert!(identical(&e));
-        assert_eq!(
-            text(&e, OutputMode::Diff),
-            "\nResult Compared: Identical\nThe operation completed successfully.\n"
-        );
+        assert_eq!(text(&e, OutputMode::Diff), "\nResult Compared: Identical\nThe operation completed successfully.\n");
         assert_eq!(
             text(&e, OutputMode::Same),
             "= Value: A  x  REG_DWORD  0x1\n= Key: A\\s\n= Value: A\\s  y  REG_SZ  q\n\n\
@@ -256,10 +199,7 @@ mod tests {
         let a = key(
             "A",
             vec![("x", Value::dword(1)), ("", Value::sz("d"))],
-            vec![
-                key(r"A\only", vec![], vec![]),
-                key(r"A\s", vec![("y", Value::sz("1"))], vec![]),
-            ],
+            vec![key(r"A\only", vec![], vec![]), key(r"A\s", vec![("y", Value::sz("1"))], vec![])],
         );
         let b = key(
             "B",
@@ -275,10 +215,7 @@ mod tests {
         );
         // Recursing finds the difference inside the common subkey too.
         let deep = compare(&a, &b, None, true);
-        assert!(
-            deep.iter()
-                .any(|e| matches!(e, Entry::Value { key, .. } if key == r"A\s"))
-        );
+        assert!(deep.iter().any(|e| matches!(e, Entry::Value { key, .. } if key == r"A\s")));
         // One value only: subkey lists are not compared.
         let only_x = compare(&a, &b, Some("X"), false);
         assert_eq!(only_x.len(), 2);

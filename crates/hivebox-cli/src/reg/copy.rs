@@ -32,9 +32,7 @@ pub fn copy(s: &Session<'_>, a: &CopyArgs, io: &mut Io<'_>) -> Result<i32, RegEr
     let dst_path = parse_path(&a.dst)?;
     let (data, src_name) = {
         let src = s.open(&src_path, KEY_READ)?;
-        let name = s
-            .resolved_name(&src)
-            .map_err(|st| RegError::at(st, src_path.display()))?;
+        let name = s.resolved_name(&src).map_err(|st| RegError::at(st, src_path.display()))?;
         (s.read(&src, &src_path, a.recursive)?, upcase(&name))
     };
     let dst_native = s.native(&dst_path)?;
@@ -64,10 +62,7 @@ pub fn copy(s: &Session<'_>, a: &CopyArgs, io: &mut Io<'_>) -> Result<i32, RegEr
     }
 
     let existed = existing_levels(s, &dst_native);
-    let dst = match s.create_path(
-        &dst_native,
-        KEY_QUERY_VALUE | KEY_SET_VALUE | KEY_CREATE_SUB_KEY,
-    ) {
+    let dst = match s.create_path(&dst_native, KEY_QUERY_VALUE | KEY_SET_VALUE | KEY_CREATE_SUB_KEY) {
         Ok((dst, _)) => dst,
         Err(status) => {
             remove_created(s, &dst_native, existed);
@@ -135,9 +130,7 @@ fn write(
     for child in &data.children {
         let child_path = path.join(&child.name);
         let err = |st| RegError::at(st, child_path.display());
-        let (k, disposition) = s
-            .create_child(dst, &child.name, needed(child))
-            .map_err(err)?;
+        let (k, disposition) = s.create_child(dst, &child.name, needed(child)).map_err(err)?;
         if disposition == Disposition::CreatedNewKey {
             created.push(s.resolved_name(&k).map_err(err)?);
         }

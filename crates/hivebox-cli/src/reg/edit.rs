@@ -7,29 +7,20 @@ use super::args::{AddArgs, DeleteArgs, DeleteWhat};
 use super::error::{RegError, value_path};
 use super::session::{Key, Session};
 use super::{Io, existing_levels, native_levels, parse_path, parse_type, remove_created, success};
-use hivebox_core::access::{
-    DELETE, KEY_ENUMERATE_SUB_KEYS, KEY_QUERY_VALUE, KEY_READ, KEY_SET_VALUE, KEY_WRITE,
-};
+use hivebox_core::access::{DELETE, KEY_ENUMERATE_SUB_KEYS, KEY_QUERY_VALUE, KEY_READ, KEY_SET_VALUE, KEY_WRITE};
 use hivebox_core::name::{check_key_name, check_value_name};
 use hivebox_core::{KeyPath, NtStatus, Value};
 
 /// A value's data parsed from `/t TYPE /d DATA [/s SEP]`.
 fn parse_value(a: &AddArgs) -> Result<Value, RegError> {
     let ty = parse_type(a.ty.as_deref().unwrap_or("REG_SZ"))?;
-    Value::from_text(ty, a.data.as_deref().unwrap_or(""), a.separator.as_deref()).map_err(|e| {
-        RegError::Invalid {
-            message: e.to_string(),
-            status: NtStatus::STATUS_DATA_ERROR,
-        }
-    })
+    Value::from_text(ty, a.data.as_deref().unwrap_or(""), a.separator.as_deref())
+        .map_err(|e| RegError::Invalid { message: e.to_string(), status: NtStatus::STATUS_DATA_ERROR })
 }
 
 /// Checks a value name against the registry's limits.
 pub fn check_value(name: &str) -> Result<(), RegError> {
-    check_value_name(name).map_err(|e| RegError::Invalid {
-        message: e.to_string(),
-        status: e.status(),
-    })
+    check_value_name(name).map_err(|e| RegError::Invalid { message: e.to_string(), status: e.status() })
 }
 
 /// What to do about a value that is already there: `Ok(true)` overwrite, `Ok(false)` leave it,
@@ -74,11 +65,7 @@ pub fn add(s: &Session<'_>, a: &AddArgs, io: &mut Io<'_>) -> Result<i32, RegErro
         return Ok(0);
     }
     let existed = existing_levels(s, &native);
-    let access = if value.is_some() {
-        KEY_QUERY_VALUE | KEY_SET_VALUE
-    } else {
-        KEY_QUERY_VALUE
-    };
+    let access = if value.is_some() { KEY_QUERY_VALUE | KEY_SET_VALUE } else { KEY_QUERY_VALUE };
     let key = match s.create_path(&native, access) {
         Ok((key, _)) => key,
         Err(status) => {
@@ -110,10 +97,7 @@ pub fn delete(s: &Session<'_>, a: &DeleteArgs, io: &mut Io<'_>) -> Result<i32, R
         }
         DeleteWhat::AllValues => {
             let key = s.open(&path, KEY_QUERY_VALUE | KEY_SET_VALUE)?;
-            for (name, _) in s
-                .values(&key)
-                .map_err(|st| RegError::at(st, display.clone()))?
-            {
+            for (name, _) in s.values(&key).map_err(|st| RegError::at(st, display.clone()))? {
                 s.registry
                     .delete_value(&s.caller, key.handle, &name)
                     .map_err(|st| RegError::at_value(st, &display, &name))?;
@@ -142,10 +126,7 @@ fn delete_key(s: &Session<'_>, path: &KeyPath, force: bool) -> Result<(), RegErr
     let info = s.info(&key).map_err(err)?;
     if info.subkeys > 0 && !force {
         return Err(RegError::Refused {
-            message: format!(
-                "the key has {} subkey(s); pass /f to delete it with all its subkeys",
-                info.subkeys
-            ),
+            message: format!("the key has {} subkey(s); pass /f to delete it with all its subkeys", info.subkeys),
             status: NtStatus::STATUS_CANNOT_DELETE,
             at: display,
         });
@@ -153,9 +134,7 @@ fn delete_key(s: &Session<'_>, path: &KeyPath, force: bool) -> Result<(), RegErr
     let mut doomed = Vec::new();
     open_subtree(s, &key, path, &mut doomed)?;
     for (k, p) in &doomed {
-        s.registry
-            .delete_key(&s.caller, k.handle)
-            .map_err(|st| RegError::at(st, p.display()))?;
+        s.registry.delete_key(&s.caller, k.handle).map_err(|st| RegError::at(st, p.display()))?;
     }
     s.registry.delete_key(&s.caller, key.handle).map_err(err)
 }
@@ -168,10 +147,7 @@ fn open_subtree<'s>(
     path: &KeyPath,
     out: &mut Vec<(Key<'s>, KeyPath)>,
 ) -> Result<(), RegError> {
-    for name in s
-        .subkeys(key)
-        .map_err(|st| RegError::at(st, path.display()))?
-    {
+    for name in s.subkeys(key).map_err(|st| RegError::at(st, path.display()))? {
         let child_path = path.join(&name);
         let child = s
             .open_child(key, &name, DELETE | KEY_ENUMERATE_SUB_KEYS, true)
@@ -183,12 +159,7 @@ fn open_subtree<'s>(
 }
 
 /// `reg rename KEY NEWNAME`.
-pub fn rename(
-    s: &Session<'_>,
-    key: &str,
-    new_name: &str,
-    io: &mut Io<'_>,
-) -> Result<i32, RegError> {
+pub fn rename(s: &Session<'_>, key: &str, new_name: &str, io: &mut Io<'_>) -> Result<i32, RegError> {
     let path = parse_path(key)?;
     if new_name.contains('\\') {
         return Err(RegError::Invalid {
@@ -196,14 +167,9 @@ pub fn rename(
             status: NtStatus::STATUS_OBJECT_NAME_INVALID,
         });
     }
-    check_key_name(new_name).map_err(|e| RegError::Invalid {
-        message: e.to_string(),
-        status: e.status(),
-    })?;
+    check_key_name(new_name).map_err(|e| RegError::Invalid { message: e.to_string(), status: e.status() })?;
     let k = s.open(&path, KEY_WRITE)?;
-    s.registry
-        .rename_key(&s.caller, k.handle, new_name)
-        .map_err(|st| RegError::at(st, path.display()))?;
+    s.registry.rename_key(&s.caller, k.handle, new_name).map_err(|st| RegError::at(st, path.display()))?;
     success(io)
 }
 
@@ -211,8 +177,6 @@ pub fn rename(
 pub fn flush(s: &Session<'_>, key: &str, io: &mut Io<'_>) -> Result<i32, RegError> {
     let path = parse_path(key)?;
     let k = s.open(&path, KEY_READ)?;
-    s.registry
-        .flush_key(&s.caller, k.handle)
-        .map_err(|st| RegError::at(st, path.display()))?;
+    s.registry.flush_key(&s.caller, k.handle).map_err(|st| RegError::at(st, path.display()))?;
     success(io)
 }

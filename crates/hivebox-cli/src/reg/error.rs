@@ -20,11 +20,7 @@ pub enum RegError {
     /// `\value` for value operations).
     Status { status: NtStatus, at: String },
     /// A refusal with its own explanation, the status it amounts to, and where.
-    Refused {
-        message: String,
-        status: NtStatus,
-        at: String,
-    },
+    Refused { message: String, status: NtStatus, at: String },
     /// Input that is not acceptable before the registry is even asked (a bad name, type or
     /// data), with the status the registry would have returned.
     Invalid { message: String, status: NtStatus },
@@ -37,42 +33,29 @@ pub enum RegError {
 impl RegError {
     /// A registry status at a path.
     pub fn at(status: NtStatus, at: impl Into<String>) -> Self {
-        RegError::Status {
-            status,
-            at: at.into(),
-        }
+        RegError::Status { status, at: at.into() }
     }
 
     /// A registry status at a value of a key.
     pub fn at_value(status: NtStatus, key: &str, value: &str) -> Self {
-        RegError::Status {
-            status,
-            at: value_path(key, value),
-        }
+        RegError::Status { status, at: value_path(key, value) }
     }
 }
 
 /// `KEY\NAME`, with `(Default)` for the default value.
 pub fn value_path(key: &str, value: &str) -> String {
-    format!(
-        "{key}\\{}",
-        if value.is_empty() { "(Default)" } else { value }
-    )
+    format!("{key}\\{}", if value.is_empty() { "(Default)" } else { value })
 }
 
 /// `STATUS_NAME`, or the number for a status without a name.
 pub fn status_name(status: NtStatus) -> String {
-    status
-        .name()
-        .map_or_else(|| format!("NTSTATUS 0x{:08X}", status.0), str::to_owned)
+    status.name().map_or_else(|| format!("NTSTATUS 0x{:08X}", status.0), str::to_owned)
 }
 
 /// A status's description: `reg.exe`'s own sentence for a missing key or value.
 fn describe(status: NtStatus) -> &'static str {
     match status {
-        NtStatus::STATUS_OBJECT_NAME_NOT_FOUND | NtStatus::STATUS_OBJECT_PATH_NOT_FOUND => {
-            NOT_FOUND
-        }
+        NtStatus::STATUS_OBJECT_NAME_NOT_FOUND | NtStatus::STATUS_OBJECT_PATH_NOT_FOUND => NOT_FOUND,
         other => other.describe(),
     }
 }
@@ -81,17 +64,8 @@ impl fmt::Display for RegError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RegError::Syntax(e) => write!(f, "{e}"),
-            RegError::Status { status, at } => write!(
-                f,
-                "{} ({}) at {at}",
-                describe(*status),
-                status_name(*status)
-            ),
-            RegError::Refused {
-                message,
-                status,
-                at,
-            } => write!(f, "{message} ({}) at {at}", status_name(*status)),
+            RegError::Status { status, at } => write!(f, "{} ({}) at {at}", describe(*status), status_name(*status)),
+            RegError::Refused { message, status, at } => write!(f, "{message} ({}) at {at}", status_name(*status)),
             RegError::Invalid { message, status } => {
                 write!(f, "{message} ({})", status_name(*status))
             }
@@ -133,27 +107,14 @@ mod tests {
 
     #[test]
     fn formats() {
-        let e = RegError::at(
-            NtStatus::STATUS_ACCESS_DENIED,
-            r"HKEY_LOCAL_MACHINE\Software\X",
-        );
-        assert_eq!(
-            error_line(&e),
-            r"ERROR: access denied (STATUS_ACCESS_DENIED) at HKEY_LOCAL_MACHINE\Software\X"
-        );
-        let e = RegError::at_value(
-            NtStatus::STATUS_OBJECT_NAME_NOT_FOUND,
-            r"HKEY_CURRENT_USER\A",
-            "",
-        );
+        let e = RegError::at(NtStatus::STATUS_ACCESS_DENIED, r"HKEY_LOCAL_MACHINE\Software\X");
+        assert_eq!(error_line(&e), r"ERROR: access denied (STATUS_ACCESS_DENIED) at HKEY_LOCAL_MACHINE\Software\X");
+        let e = RegError::at_value(NtStatus::STATUS_OBJECT_NAME_NOT_FOUND, r"HKEY_CURRENT_USER\A", "");
         assert_eq!(
             error_line(&e),
             r"ERROR: The system was unable to find the specified registry key or value (STATUS_OBJECT_NAME_NOT_FOUND) at HKEY_CURRENT_USER\A\(Default)"
         );
         let e = RegError::at(NtStatus(0xC0DE_0001), "K\nX");
-        assert_eq!(
-            error_line(&e),
-            r"ERROR: error (NTSTATUS 0xC0DE0001) at K\u{a}X"
-        );
+        assert_eq!(error_line(&e), r"ERROR: error (NTSTATUS 0xC0DE0001) at K\u{a}X");
     }
 }

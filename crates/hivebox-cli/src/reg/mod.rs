@@ -49,16 +49,10 @@ pub fn run(args: &[String]) -> i32 {
         let _ = std::io::stdout().write_all(help::text(verb).as_bytes());
         return 0;
     }
-    let home = match hivebox_hive::open_home(
-        &hivebox_hive::default_home(),
-        Arc::new(hivebox_hive::SystemClock),
-        true,
-    ) {
+    let home = match hivebox_hive::open_home(&hivebox_hive::default_home(), Arc::new(hivebox_hive::SystemClock), true) {
         Ok(h) => h,
         Err(e) => {
-            return fail(&RegError::Setup(format!(
-                "the registry store could not be opened: {e}"
-            )));
+            return fail(&RegError::Setup(format!("the registry store could not be opened: {e}")));
         }
     };
     let (caller, sid) = match current_caller() {
@@ -68,14 +62,7 @@ pub fn run(args: &[String]) -> i32 {
     let session = Session::new(&home.registry, caller, sid);
     let mut out = BufWriter::new(std::io::stdout().lock());
     let mut ask = ask_terminal;
-    let result = execute(
-        &session,
-        &command,
-        &mut Io {
-            out: &mut out,
-            ask: &mut ask,
-        },
-    );
+    let result = execute(&session, &command, &mut Io { out: &mut out, ask: &mut ask });
     let result = result.and_then(|code| out.flush().map(|()| code).map_err(RegError::Output));
     match result {
         Ok(code) => code,
@@ -111,31 +98,12 @@ pub fn execute(s: &Session<'_>, command: &Command, io: &mut Io<'_>) -> Result<i3
 /// `/proc/self` is the process's effective uid).
 fn current_caller() -> Result<(Caller, String), RegError> {
     let uid = std::fs::metadata("/proc/self")
-        .map_err(|e| {
-            RegError::Setup(format!(
-                "cannot learn the calling user from /proc/self: {e}"
-            ))
-        })?
+        .map_err(|e| RegError::Setup(format!("cannot learn the calling user from /proc/self: {e}")))?
         .uid();
     let sid = hivebox_core::path::unix_user_sid(uid);
-    let image = std::env::current_exe()
-        .map(|p| p.display().to_string())
-        .unwrap_or_default();
-    let process = ProcessInfo {
-        pid: std::process::id(),
-        image,
-        ..ProcessInfo::default()
-    };
-    Ok((
-        Caller::user(
-            Token {
-                user_sid: sid.clone(),
-                system: false,
-            },
-            process,
-        ),
-        sid,
-    ))
+    let image = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default();
+    let process = ProcessInfo { pid: std::process::id(), image, ..ProcessInfo::default() };
+    Ok((Caller::user(Token { user_sid: sid.clone(), system: false }, process), sid))
 }
 
 /// Asks on the terminal; `None` when stdin is not one.
@@ -167,18 +135,11 @@ fn success(io: &mut Io<'_>) -> Result<i32, RegError> {
 
 /// Parses a user's key path; a bad one is an error with the status the registry would give.
 fn parse_path(text: &str) -> Result<KeyPath, RegError> {
-    let path = KeyPath::parse(text).map_err(|e| RegError::Invalid {
-        message: e.to_string(),
-        status: e.status(),
-    })?;
+    let path = KeyPath::parse(text).map_err(|e| RegError::Invalid { message: e.to_string(), status: e.status() })?;
     let depth = native_levels(&path.native("S")).len();
     if depth > MAX_PATH_DEPTH {
-        let message =
-            format!("key path {text:?} is {depth} levels deep; the limit is {MAX_PATH_DEPTH}");
-        return Err(RegError::Invalid {
-            message,
-            status: NtStatus::STATUS_NAME_TOO_LONG,
-        });
+        let message = format!("key path {text:?} is {depth} levels deep; the limit is {MAX_PATH_DEPTH}");
+        return Err(RegError::Invalid { message, status: NtStatus::STATUS_NAME_TOO_LONG });
     }
     Ok(path)
 }
@@ -193,11 +154,7 @@ fn parse_type(text: &str) -> Result<ValueType, RegError> {
 
 /// The components of a native path below `\REGISTRY`.
 fn native_levels(native: &str) -> Vec<&str> {
-    native
-        .split('\\')
-        .filter(|c| !c.is_empty())
-        .skip(1)
-        .collect()
+    native.split('\\').filter(|c| !c.is_empty()).skip(1).collect()
 }
 
 /// `\REGISTRY\` plus the first `n` levels.

@@ -23,13 +23,7 @@ fn shown_name(name: &str) -> &str {
 
 /// One value line: `    NAME    REG_TYPE    DATA`.
 pub fn value_line(out: &mut String, name: &str, value: &Value) {
-    let _ = writeln!(
-        out,
-        "    {}    {}    {}",
-        shown_name(name),
-        value.ty,
-        value.display_data()
-    );
+    let _ = writeln!(out, "    {}    {}    {}", shown_name(name), value.ty, value.display_data());
 }
 
 /// Keeps only the values of type `ty`, in the whole tree.
@@ -90,16 +84,8 @@ pub fn value_hits<'a>(data: &'a KeyData, name: &str) -> Vec<Hit<'a>> {
     let mut hits = Vec::new();
     let mut stack = vec![data];
     while let Some(key) = stack.pop() {
-        if let Some((n, v)) = key
-            .values
-            .iter()
-            .find(|(n, _)| hivebox_core::name::eq_names(n, name))
-        {
-            hits.push(Hit {
-                path: key.path.clone(),
-                key_matched: false,
-                values: vec![(n.as_str(), v)],
-            });
+        if let Some((n, v)) = key.values.iter().find(|(n, _)| hivebox_core::name::eq_names(n, name)) {
+            hits.push(Hit { path: key.path.clone(), key_matched: false, values: vec![(n.as_str(), v)] });
         }
         stack.extend(key.children.iter().rev());
     }
@@ -118,16 +104,8 @@ pub struct Matcher {
 
 impl Matcher {
     pub fn new(find: &Find) -> Self {
-        let p = if find.case_sensitive {
-            find.pattern.clone()
-        } else {
-            upcase(&find.pattern)
-        };
-        let pattern = if find.exact {
-            p.chars().collect()
-        } else {
-            format!("*{p}*").chars().collect()
-        };
+        let p = if find.case_sensitive { find.pattern.clone() } else { upcase(&find.pattern) };
+        let pattern = if find.exact { p.chars().collect() } else { format!("*{p}*").chars().collect() };
         let all = !find.keys_only && !find.data_only;
         Self {
             pattern,
@@ -139,11 +117,7 @@ impl Matcher {
     }
 
     pub fn matches(&self, text: &str) -> bool {
-        let text: Vec<char> = if self.case_sensitive {
-            text.chars().collect()
-        } else {
-            upcase(text).chars().collect()
-        };
+        let text: Vec<char> = if self.case_sensitive { text.chars().collect() } else { upcase(text).chars().collect() };
         glob(&self.pattern, &text)
     }
 
@@ -152,8 +126,7 @@ impl Matcher {
     }
 
     fn value_matches(&self, name: &str, value: &Value) -> bool {
-        (self.names && !name.is_empty() && self.matches(name))
-            || (self.data && self.matches(&value.display_data()))
+        (self.names && !name.is_empty() && self.matches(name)) || (self.data && self.matches(&value.display_data()))
     }
 }
 
@@ -194,37 +167,19 @@ pub fn find<'a>(data: &'a KeyData, m: &Matcher, recursive: bool) -> Vec<Hit<'a>>
     if !recursive {
         for name in &data.subkeys {
             if m.key_matches(name) {
-                hits.push(Hit {
-                    path: format!("{}\\{name}", data.path),
-                    key_matched: true,
-                    values: Vec::new(),
-                });
+                hits.push(Hit { path: format!("{}\\{name}", data.path), key_matched: true, values: Vec::new() });
             }
         }
     }
     hits
 }
 
-fn find_at<'a>(
-    data: &'a KeyData,
-    m: &Matcher,
-    recursive: bool,
-    start: bool,
-    hits: &mut Vec<Hit<'a>>,
-) {
+fn find_at<'a>(data: &'a KeyData, m: &Matcher, recursive: bool, start: bool, hits: &mut Vec<Hit<'a>>) {
     let key_matched = !start && m.key_matches(&data.name);
-    let values: Vec<(&str, &Value)> = data
-        .values
-        .iter()
-        .filter(|(n, v)| m.value_matches(n, v))
-        .map(|(n, v)| (n.as_str(), v))
-        .collect();
+    let values: Vec<(&str, &Value)> =
+        data.values.iter().filter(|(n, v)| m.value_matches(n, v)).map(|(n, v)| (n.as_str(), v)).collect();
     if key_matched || !values.is_empty() {
-        hits.push(Hit {
-            path: data.path.clone(),
-            key_matched,
-            values,
-        });
+        hits.push(Hit { path: data.path.clone(), key_matched, values });
     }
     if recursive {
         for child in &data.children {
@@ -235,9 +190,7 @@ fn find_at<'a>(
 
 /// The number of matches: each matching key name and each matching value counts once.
 pub fn match_count(hits: &[Hit<'_>]) -> usize {
-    hits.iter()
-        .map(|h| usize::from(h.key_matched) + h.values.len())
-        .sum()
+    hits.iter().map(|h| usize::from(h.key_matched) + h.values.len()).sum()
 }
 
 /// The text of a `/f` search.
@@ -269,12 +222,7 @@ pub fn json_tree(data: &KeyData, recursive: bool) -> Json {
         "subkeys": data.subkeys,
     });
     if recursive {
-        obj["children"] = data
-            .children
-            .iter()
-            .map(|c| json_tree(c, true))
-            .collect::<Vec<_>>()
-            .into();
+        obj["children"] = data.children.iter().map(|c| json_tree(c, true)).collect::<Vec<_>>().into();
     }
     obj
 }
@@ -308,18 +256,12 @@ mod tests {
     fn sample() -> KeyData {
         let sub = key(
             r"HKEY_CURRENT_USER\T\subkey",
-            vec![
-                ("Test3", Value::sz("Some string data")),
-                ("Test4", Value::dword(0xabc)),
-            ],
+            vec![("Test3", Value::sz("Some string data")), ("Test4", Value::dword(0xabc))],
             vec![],
         );
         key(
             r"HKEY_CURRENT_USER\T",
-            vec![
-                ("Test1", Value::sz("Hello, World")),
-                ("Test2", Value::dword(0x123)),
-            ],
+            vec![("Test1", Value::sz("Hello, World")), ("Test2", Value::dword(0x123))],
             vec![sub],
         )
     }
@@ -338,11 +280,7 @@ mod tests {
              HKEY_CURRENT_USER\\T\\subkey\n    Test3    REG_SZ    Some string data\n    Test4    REG_DWORD    0xabc\n\n"
         );
         // No values: the key's own line is left out; recursing, every subkey has a section.
-        let bare = key(
-            r"HKEY_CURRENT_USER\B",
-            vec![],
-            vec![key(r"HKEY_CURRENT_USER\B\s1", vec![], vec![])],
-        );
+        let bare = key(r"HKEY_CURRENT_USER\B", vec![], vec![key(r"HKEY_CURRENT_USER\B\s1", vec![], vec![])]);
         assert_eq!(listing(&bare, false), "\nHKEY_CURRENT_USER\\B\\s1\n");
         assert_eq!(listing(&bare, true), "\nHKEY_CURRENT_USER\\B\\s1\n\n");
     }
@@ -370,13 +308,7 @@ mod tests {
     #[test]
     fn globbing() {
         let m = |p: &str, exact, cs| {
-            Matcher::new(&Find {
-                pattern: p.into(),
-                keys_only: false,
-                data_only: false,
-                case_sensitive: cs,
-                exact,
-            })
+            Matcher::new(&Find { pattern: p.into(), keys_only: false, data_only: false, case_sensitive: cs, exact })
         };
         assert!(m("ell", false, false).matches("Hello"));
         assert!(!m("ell", true, false).matches("Hello"));
@@ -391,35 +323,19 @@ mod tests {
     #[test]
     fn find_counts_keys_and_values() {
         let t = sample();
-        let f = Find {
-            pattern: "test".into(),
-            keys_only: false,
-            data_only: false,
-            case_sensitive: false,
-            exact: false,
-        };
+        let f =
+            Find { pattern: "test".into(), keys_only: false, data_only: false, case_sensitive: false, exact: false };
         let m = Matcher::new(&f);
         let hits = find(&t, &m, true);
         assert_eq!(match_count(&hits), 4);
         let text = find_text(&hits);
-        assert!(
-            text.ends_with("\n\nEnd of search: 4 match(es) found.\n"),
-            "{text}"
-        );
-        let keys = Matcher::new(&Find {
-            pattern: "SUB".into(),
-            keys_only: true,
-            ..f.clone()
-        });
+        assert!(text.ends_with("\n\nEnd of search: 4 match(es) found.\n"), "{text}");
+        let keys = Matcher::new(&Find { pattern: "SUB".into(), keys_only: true, ..f.clone() });
         assert_eq!(
             find_text(&find(&t, &keys, false)),
             "\nHKEY_CURRENT_USER\\T\\subkey\nEnd of search: 1 match(es) found.\n"
         );
-        let data = Matcher::new(&Find {
-            pattern: "0xabc".into(),
-            data_only: true,
-            ..f
-        });
+        let data = Matcher::new(&Find { pattern: "0xabc".into(), data_only: true, ..f });
         assert_eq!(match_count(&find(&t, &data, false)), 0);
         assert_eq!(match_count(&find(&t, &data, true)), 1);
     }

@@ -44,19 +44,13 @@ pub fn query(s: &Session<'_>, a: &QueryArgs, io: &mut Io<'_>) -> Result<i32, Reg
             Ok(0)
         }
         None => {
-            io.out
-                .write_all(output::listing(&data, a.recursive).as_bytes())?;
+            io.out.write_all(output::listing(&data, a.recursive).as_bytes())?;
             Ok(0)
         }
     }
 }
 
-fn finish_search(
-    io: &mut Io<'_>,
-    data: &KeyData,
-    hits: &[output::Hit<'_>],
-    json: bool,
-) -> Result<i32, RegError> {
+fn finish_search(io: &mut Io<'_>, data: &KeyData, hits: &[output::Hit<'_>], json: bool) -> Result<i32, RegError> {
     if json {
         print_json(io, &output::json_hits(&data.path, hits))?;
     } else {

@@ -6,8 +6,7 @@ use hivebox_core::access::{KEY_READ, REG_OPTION_OPEN_LINK};
 use hivebox_core::name::upcase;
 use hivebox_core::path::Root;
 use hivebox_core::{
-    Caller, CreateOptions, Disposition, Handle, KeyInfo, KeyPath, NtStatus, OpenOptions, Registry,
-    Value,
+    Caller, CreateOptions, Disposition, Handle, KeyInfo, KeyPath, NtStatus, OpenOptions, Registry, Value,
 };
 use std::cell::Cell;
 
@@ -36,20 +35,11 @@ impl Drop for Key<'_> {
 
 impl<'r> Session<'r> {
     pub fn new(registry: &'r Registry, caller: Caller, sid: String) -> Self {
-        Self {
-            registry,
-            caller,
-            sid,
-            hkcu_ready: Cell::new(false),
-        }
+        Self { registry, caller, sid, hkcu_ready: Cell::new(false) }
     }
 
     fn key(&self, handle: Handle) -> Key<'_> {
-        Key {
-            registry: self.registry,
-            caller: &self.caller,
-            handle,
-        }
+        Key { registry: self.registry, caller: &self.caller, handle }
     }
 
     /// The native path of `path`. For an `HKCU` path this first makes sure the user's key
@@ -70,17 +60,14 @@ impl<'r> Session<'r> {
 
     /// Opens an existing key by its native path.
     pub fn open_native(&self, native: &str, access: u32) -> Result<Key<'_>, NtStatus> {
-        let h = self
-            .registry
-            .open_key(&self.caller, None, native, &OpenOptions::access(access))?;
+        let h = self.registry.open_key(&self.caller, None, native, &OpenOptions::access(access))?;
         Ok(self.key(h))
     }
 
     /// Opens an existing key; errors name the key's display path.
     pub fn open(&self, path: &KeyPath, access: u32) -> Result<Key<'_>, RegError> {
         let native = self.native(path)?;
-        self.open_native(&native, access)
-            .map_err(|s| RegError::at(s, path.display()))
+        self.open_native(&native, access).map_err(|s| RegError::at(s, path.display()))
     }
 
     /// Opens a subkey of an open key; with `link_itself`, a link key itself rather than its
@@ -96,42 +83,21 @@ impl<'r> Session<'r> {
         if link_itself {
             opts.options |= REG_OPTION_OPEN_LINK;
         }
-        let h = self
-            .registry
-            .open_key(&self.caller, Some(parent.handle), name, &opts)?;
+        let h = self.registry.open_key(&self.caller, Some(parent.handle), name, &opts)?;
         Ok(self.key(h))
     }
 
     /// `RegCreateKeyEx`: creates every missing level of a native path.
-    pub fn create_path(
-        &self,
-        native: &str,
-        access: u32,
-    ) -> Result<(Key<'_>, Disposition), NtStatus> {
-        let opts = CreateOptions {
-            desired_access: access,
-            ..CreateOptions::default()
-        };
-        let (h, d) = self
-            .registry
-            .create_key_path(&self.caller, None, native, &opts)?;
+    pub fn create_path(&self, native: &str, access: u32) -> Result<(Key<'_>, Disposition), NtStatus> {
+        let opts = CreateOptions { desired_access: access, ..CreateOptions::default() };
+        let (h, d) = self.registry.create_key_path(&self.caller, None, native, &opts)?;
         Ok((self.key(h), d))
     }
 
     /// Creates (or opens) one subkey of an open key.
-    pub fn create_child(
-        &self,
-        parent: &Key<'_>,
-        name: &str,
-        access: u32,
-    ) -> Result<(Key<'_>, Disposition), NtStatus> {
-        let opts = CreateOptions {
-            desired_access: access,
-            ..CreateOptions::default()
-        };
-        let (h, d) = self
-            .registry
-            .create_key(&self.caller, Some(parent.handle), name, &opts)?;
+    pub fn create_child(&self, parent: &Key<'_>, name: &str, access: u32) -> Result<(Key<'_>, Disposition), NtStatus> {
+        let opts = CreateOptions { desired_access: access, ..CreateOptions::default() };
+        let (h, d) = self.registry.create_key(&self.caller, Some(parent.handle), name, &opts)?;
         Ok((self.key(h), d))
     }
 
@@ -139,10 +105,7 @@ impl<'r> Session<'r> {
     pub fn values(&self, key: &Key<'_>) -> Result<Vec<(String, Value)>, NtStatus> {
         let mut out = Vec::new();
         loop {
-            match self
-                .registry
-                .enumerate_value(&self.caller, key.handle, out.len() as u32)
-            {
+            match self.registry.enumerate_value(&self.caller, key.handle, out.len() as u32) {
                 Ok(v) => out.push(v),
                 Err(NtStatus::STATUS_NO_MORE_ENTRIES) => return Ok(out),
                 Err(s) => return Err(s),
@@ -154,10 +117,7 @@ impl<'r> Session<'r> {
     pub fn subkeys(&self, key: &Key<'_>) -> Result<Vec<String>, NtStatus> {
         let mut out = Vec::new();
         loop {
-            match self
-                .registry
-                .enumerate_key(&self.caller, key.handle, out.len() as u32)
-            {
+            match self.registry.enumerate_key(&self.caller, key.handle, out.len() as u32) {
                 Ok(info) => out.push(info.name),
                 Err(NtStatus::STATUS_NO_MORE_ENTRIES) => return Ok(out),
                 Err(s) => return Err(s),
@@ -179,12 +139,7 @@ impl<'r> Session<'r> {
     /// path the key is reached by. Subkeys that cannot be opened (a dangling link, say) are
     /// listed but not read, as `reg.exe` skips them; a link back to a key being read is not
     /// followed again.
-    pub fn read(
-        &self,
-        key: &Key<'_>,
-        path: &KeyPath,
-        recursive: bool,
-    ) -> Result<KeyData, RegError> {
+    pub fn read(&self, key: &Key<'_>, path: &KeyPath, recursive: bool) -> Result<KeyData, RegError> {
         let mut stack = Vec::new();
         self.read_at(key, path, recursive, &mut stack)
     }
@@ -214,14 +169,9 @@ impl<'r> Session<'r> {
                 continue;
             };
             let child_path = path.join(name);
-            let resolved = upcase(
-                &self
-                    .resolved_name(&child)
-                    .map_err(|s| RegError::at(s, child_path.display()))?,
-            );
+            let resolved = upcase(&self.resolved_name(&child).map_err(|s| RegError::at(s, child_path.display()))?);
             let cycle = stack.contains(&resolved);
-            data.children
-                .push(self.read_at(&child, &child_path, !cycle, stack)?);
+            data.children.push(self.read_at(&child, &child_path, !cycle, stack)?);
         }
         stack.pop();
         Ok(data)
@@ -246,10 +196,7 @@ pub struct KeyData {
 impl KeyData {
     /// The value with this name (case-insensitive).
     pub fn value(&self, name: &str) -> Option<&Value> {
-        self.values
-            .iter()
-            .find(|(n, _)| hivebox_core::name::eq_names(n, name))
-            .map(|(_, v)| v)
+        self.values.iter().find(|(n, _)| hivebox_core::name::eq_names(n, name)).map(|(_, v)| v)
     }
 }
 
@@ -265,13 +212,7 @@ pub(crate) mod tests {
 
     pub fn session(reg: &Registry) -> Session<'_> {
         let sid = hivebox_core::path::unix_user_sid(1000);
-        let caller = Caller::user(
-            Token {
-                user_sid: sid.clone(),
-                system: false,
-            },
-            ProcessInfo::default(),
-        );
+        let caller = Caller::user(Token { user_sid: sid.clone(), system: false }, ProcessInfo::default());
         Session::new(reg, caller, sid)
     }
 
@@ -299,10 +240,7 @@ pub(crate) mod tests {
         assert_eq!(names, ["ControlSet001", "CurrentControlSet", "Select"]);
         // The link is followed: its subtree is the control set's.
         assert_eq!(data.children[0].subkeys, data.children[1].subkeys);
-        assert_eq!(
-            data.children[1].path,
-            r"HKEY_LOCAL_MACHINE\SYSTEM\CurrentControlSet"
-        );
+        assert_eq!(data.children[1].path, r"HKEY_LOCAL_MACHINE\SYSTEM\CurrentControlSet");
         drop(key);
         assert_eq!(reg.open_handles(), 0);
     }

@@ -36,21 +36,11 @@ pub(super) struct Spec {
 }
 
 const fn sw(opt: Opt, short: &'static str, long: &'static str) -> Spec {
-    Spec {
-        opt,
-        short,
-        long,
-        takes_arg: false,
-    }
+    Spec { opt, short, long, takes_arg: false }
 }
 
 const fn arg(opt: Opt, short: &'static str, long: &'static str) -> Spec {
-    Spec {
-        opt,
-        short,
-        long,
-        takes_arg: true,
-    }
+    Spec { opt, short, long, takes_arg: true }
 }
 
 /// `/reg:32` and `/reg:64` are accepted everywhere and change nothing: hivebox has one view.
@@ -91,12 +81,7 @@ const DELETE: &[Spec] = &[
     VIEWS[1],
 ];
 
-const COPY: &[Spec] = &[
-    sw(Opt::Recursive, "s", "recursive"),
-    sw(Opt::Force, "f", "force"),
-    VIEWS[0],
-    VIEWS[1],
-];
+const COPY: &[Spec] = &[sw(Opt::Recursive, "s", "recursive"), sw(Opt::Force, "f", "force"), VIEWS[0], VIEWS[1]];
 
 const COMPARE: &[Spec] = &[
     arg(Opt::Value, "v", "value"),
@@ -115,9 +100,7 @@ const COMPARE: &[Spec] = &[
 const VIEW_ONLY: &[Spec] = &VIEWS;
 
 pub(super) fn is_help(arg: &str) -> bool {
-    ["/?", "-?", "/h", "-h", "--help"]
-        .iter()
-        .any(|h| h.eq_ignore_ascii_case(arg))
+    ["/?", "-?", "/h", "-h", "--help"].iter().any(|h| h.eq_ignore_ascii_case(arg))
 }
 
 /// The switches and positional arguments of one verb's command line.
@@ -129,10 +112,7 @@ pub(super) struct Parsed {
 
 impl Parsed {
     pub(super) fn err(&self, detail: impl Into<String>) -> SyntaxError {
-        SyntaxError {
-            verb: Some(self.verb),
-            detail: detail.into(),
-        }
+        SyntaxError { verb: Some(self.verb), detail: detail.into() }
     }
 
     pub(super) fn flag(&self, opt: Opt) -> bool {
@@ -140,17 +120,11 @@ impl Parsed {
     }
 
     pub(super) fn text(&self, opt: Opt) -> Option<String> {
-        self.opts
-            .iter()
-            .find(|(o, _)| *o == opt)
-            .and_then(|(_, v)| v.clone())
+        self.opts.iter().find(|(o, _)| *o == opt).and_then(|(_, v)| v.clone())
     }
 
     /// Exactly `N` positional arguments, named for the message.
-    pub(super) fn positionals<const N: usize>(
-        &self,
-        names: [&str; N],
-    ) -> Result<[String; N], SyntaxError> {
+    pub(super) fn positionals<const N: usize>(&self, names: [&str; N]) -> Result<[String; N], SyntaxError> {
         if self.positional.len() < N {
             return Err(self.err(format!("missing {}", names[self.positional.len()])));
         }
@@ -174,11 +148,7 @@ impl Parsed {
 
 pub(super) fn tokenize(verb: Verb, rest: &[String]) -> Result<Parsed, SyntaxError> {
     let specs = table(verb);
-    let mut parsed = Parsed {
-        verb,
-        opts: Vec::new(),
-        positional: Vec::new(),
-    };
+    let mut parsed = Parsed { verb, opts: Vec::new(), positional: Vec::new() };
     let mut i = 0;
     while i < rest.len() {
         let token = &rest[i];
@@ -188,22 +158,12 @@ pub(super) fn tokenize(verb: Verb, rest: &[String]) -> Result<Parsed, SyntaxErro
                 Some((n, v)) => (n, Some(v.to_owned())),
                 None => (long, None),
             };
-            let spec = specs
-                .iter()
-                .find(|s| !s.long.is_empty() && s.long.eq_ignore_ascii_case(name));
-            (
-                spec.ok_or_else(|| parsed.err(format!("unknown option {token}")))?,
-                inline,
-            )
+            let spec = specs.iter().find(|s| !s.long.is_empty() && s.long.eq_ignore_ascii_case(name));
+            (spec.ok_or_else(|| parsed.err(format!("unknown option {token}")))?, inline)
         } else if token.len() > 1 && (token.starts_with('/') || token.starts_with('-')) {
             let name = &token[1..];
-            let spec = specs
-                .iter()
-                .find(|s| !s.short.is_empty() && s.short.eq_ignore_ascii_case(name));
-            (
-                spec.ok_or_else(|| parsed.err(format!("unknown option {token}")))?,
-                None,
-            )
+            let spec = specs.iter().find(|s| !s.short.is_empty() && s.short.eq_ignore_ascii_case(name));
+            (spec.ok_or_else(|| parsed.err(format!("unknown option {token}")))?, None)
         } else {
             parsed.positional.push(token.clone());
             continue;
@@ -211,9 +171,7 @@ pub(super) fn tokenize(verb: Verb, rest: &[String]) -> Result<Parsed, SyntaxErro
         let value = match (spec.takes_arg, inline) {
             (true, Some(v)) => Some(v),
             (true, None) => {
-                let v = rest
-                    .get(i)
-                    .ok_or_else(|| parsed.err(format!("option {token} needs a value")))?;
+                let v = rest.get(i).ok_or_else(|| parsed.err(format!("option {token} needs a value")))?;
                 i += 1;
                 Some(v.clone())
             }

@@ -24,13 +24,8 @@ fn answering(r: &Registry, line: &str, answers: &[bool]) -> ((i32, String, Strin
         asked.push(q.to_owned());
         answers.get(asked.len() - 1).copied()
     };
-    let mut io = Io {
-        out: &mut out,
-        ask: &mut ask,
-    };
-    let result = parse(&args)
-        .map_err(Into::into)
-        .and_then(|c| execute(&s, &c, &mut io));
+    let mut io = Io { out: &mut out, ask: &mut ask };
+    let result = parse(&args).map_err(Into::into).and_then(|c| execute(&s, &c, &mut io));
     let text = String::from_utf8(out).unwrap();
     let outcome = match result {
         Ok(code) => (code, text, String::new()),
@@ -54,10 +49,7 @@ fn fails(r: &Registry, line: &str) -> String {
 #[test]
 fn add_then_query() {
     let r = registry();
-    assert_eq!(
-        ok(&r, r"add HKLM\SOFTWARE\T /v Greeting /d hello"),
-        "The operation completed successfully.\n"
-    );
+    assert_eq!(ok(&r, r"add HKLM\SOFTWARE\T /v Greeting /d hello"), "The operation completed successfully.\n");
     ok(&r, r"add HKLM\SOFTWARE\T\Sub /v N /t REG_DWORD /d 0x2A");
     assert_eq!(
         ok(&r, r"query hklm\software\t"),
@@ -73,17 +65,11 @@ fn add_then_query() {
 #[test]
 fn bad_input_changes_nothing() {
     let r = registry();
-    let err = fails(
-        &r,
-        r"add HKLM\SOFTWARE\New\Deeper /v N /t REG_DWORD /d hello",
-    );
+    let err = fails(&r, r"add HKLM\SOFTWARE\New\Deeper /v N /t REG_DWORD /d hello");
     assert!(err.contains("REG_DWORD") && err.contains("hello"), "{err}");
     assert!(fails(&r, r"add HKLM\SOFTWARE\New /v N /t REG_WHATEVER /d 1").contains("REG_WHATEVER"));
     let missing = fails(&r, r"query HKLM\SOFTWARE\New");
-    assert!(
-        missing.contains("STATUS_OBJECT_NAME_NOT_FOUND"),
-        "{missing}"
-    );
+    assert!(missing.contains("STATUS_OBJECT_NAME_NOT_FOUND"), "{missing}");
     // An existing value is not overwritten without /f when nobody can be asked.
     ok(&r, r"add HKLM\SOFTWARE\T /v V /d one");
     assert!(fails(&r, r"add HKLM\SOFTWARE\T /v V /d two").contains("/f"));
@@ -106,10 +92,7 @@ fn denied_create_leaves_no_keys_behind() {
     );
     // A tree delete that reaches Enum deletes nothing at all.
     let err = fails(&r, r"delete HKLM\SYSTEM\ControlSet001 /f");
-    assert!(
-        err.contains("STATUS_ACCESS_DENIED") && err.contains("Enum"),
-        "{err}"
-    );
+    assert!(err.contains("STATUS_ACCESS_DENIED") && err.contains("Enum"), "{err}");
     assert!(ok(&r, r"query HKLM\SYSTEM\ControlSet001").contains(r"ControlSet001\Control"));
     assert_eq!(r.open_handles(), 0);
 }
@@ -128,25 +111,9 @@ fn delete_tree_needs_force_and_removes_links_not_targets() {
     ok(&r, r"add HKLM\SOFTWARE\Target\Kept /v k /d 1");
     ok(&r, r"add HKLM\SOFTWARE\Tree\Sub");
     let system = Caller::system();
-    let opts = CreateOptions {
-        options: REG_OPTION_CREATE_LINK,
-        ..CreateOptions::default()
-    };
-    let (link, _) = r
-        .create_key(
-            &system,
-            None,
-            r"\REGISTRY\MACHINE\SOFTWARE\Tree\Sub\Link",
-            &opts,
-        )
-        .unwrap();
-    r.set_value(
-        &system,
-        link,
-        "SymbolicLinkValue",
-        Value::link(r"\REGISTRY\MACHINE\SOFTWARE\Target"),
-    )
-    .unwrap();
+    let opts = CreateOptions { options: REG_OPTION_CREATE_LINK, ..CreateOptions::default() };
+    let (link, _) = r.create_key(&system, None, r"\REGISTRY\MACHINE\SOFTWARE\Tree\Sub\Link", &opts).unwrap();
+    r.set_value(&system, link, "SymbolicLinkValue", Value::link(r"\REGISTRY\MACHINE\SOFTWARE\Target")).unwrap();
     r.close_key(&system, link).unwrap();
     assert!(ok(&r, r"query HKLM\SOFTWARE\Tree\Sub\Link").contains("Kept"));
     ok(&r, r"delete HKLM\SOFTWARE\Tree /f");
@@ -162,24 +129,12 @@ fn copy_and_compare() {
     ok(&r, r"add HKCU\Src\Kid /v b /t REG_QWORD /d 7");
     ok(&r, r"copy HKCU\Src HKCU\Dst /s");
     let (code, out, _) = reg(&r, r"compare HKCU\Src HKCU\Dst /s");
-    assert_eq!(
-        (code, out.as_str()),
-        (
-            0,
-            "\nResult Compared: Identical\nThe operation completed successfully.\n"
-        )
-    );
+    assert_eq!((code, out.as_str()), (0, "\nResult Compared: Identical\nThe operation completed successfully.\n"));
     ok(&r, r"add HKCU\Dst\Kid /v b /t REG_QWORD /d 8 /f");
     let (code, out, _) = reg(&r, r"compare HKCU\Src HKCU\Dst /s");
     assert_eq!(code, 2);
-    assert!(
-        out.contains("< Value: HKEY_CURRENT_USER\\Src\\Kid  b  REG_QWORD  0x7\n"),
-        "{out}"
-    );
-    assert!(
-        out.contains("> Value: HKEY_CURRENT_USER\\Dst\\Kid  b  REG_QWORD  0x8\n"),
-        "{out}"
-    );
+    assert!(out.contains("< Value: HKEY_CURRENT_USER\\Src\\Kid  b  REG_QWORD  0x7\n"), "{out}");
+    assert!(out.contains("> Value: HKEY_CURRENT_USER\\Dst\\Kid  b  REG_QWORD  0x8\n"), "{out}");
     // Copying onto existing values needs /f; nothing is written without it.
     assert!(fails(&r, r"copy HKCU\Src HKCU\Dst /s").contains("/f"));
     assert!(ok(&r, r"query HKCU\Dst\Kid").contains("0x8"));
@@ -231,8 +186,5 @@ fn overwriting_asks_when_someone_can_answer() {
     ok(&r, r"add HKCU\Q /v w /d old");
     let ((code, _, _), asked) = answering(&r, r"copy HKCU\C HKCU\Q", &[false, true]);
     assert_eq!((code, asked.len()), (0, 2));
-    assert_eq!(
-        ok(&r, r"query HKCU\Q"),
-        "\nHKEY_CURRENT_USER\\Q\n    v    REG_SZ    two\n    w    REG_SZ    four\n\n"
-    );
+    assert_eq!(ok(&r, r"query HKCU\Q"), "\nHKEY_CURRENT_USER\\Q\n    v    REG_SZ    two\n    w    REG_SZ    four\n\n");
 }

@@ -4,26 +4,8 @@ use crate::{DONE, Home};
 
 fn tree(home: &Home, root: &str) {
     home.ok(&["add", root, "/v", "top", "/d", "t"]);
-    home.ok(&[
-        "add",
-        &format!(r"{root}\A"),
-        "/v",
-        "a",
-        "/t",
-        "REG_DWORD",
-        "/d",
-        "1",
-    ]);
-    home.ok(&[
-        "add",
-        &format!(r"{root}\A\Deep"),
-        "/v",
-        "d",
-        "/t",
-        "REG_BINARY",
-        "/d",
-        "CAFE",
-    ]);
+    home.ok(&["add", &format!(r"{root}\A"), "/v", "a", "/t", "REG_DWORD", "/d", "1"]);
+    home.ok(&["add", &format!(r"{root}\A\Deep"), "/v", "d", "/t", "REG_BINARY", "/d", "CAFE"]);
     home.ok(&["add", &format!(r"{root}\B")]);
 }
 
@@ -69,10 +51,7 @@ fn delete_keys_and_trees() {
     assert_eq!(home.state(), before);
     assert_eq!(home.ok(&["delete", r"HKLM\SOFTWARE\Tree", "/f"]), DONE);
     let err = home.fails(&["query", r"HKLM\SOFTWARE\Tree"]);
-    assert!(
-        err.contains("(STATUS_OBJECT_NAME_NOT_FOUND) at HKEY_LOCAL_MACHINE\\SOFTWARE\\Tree"),
-        "{err}"
-    );
+    assert!(err.contains("(STATUS_OBJECT_NAME_NOT_FOUND) at HKEY_LOCAL_MACHINE\\SOFTWARE\\Tree"), "{err}");
     assert!(!home.ok(&["query", r"HKLM\SOFTWARE"]).contains("Tree"));
     // Roots and hives are never deleted.
     let err = home.fails(&["delete", r"HKLM\SOFTWARE", "/f"]);
@@ -84,16 +63,9 @@ fn deleting_through_a_link() {
     let home = Home::new();
     // A path through CurrentControlSet names the key in ControlSet001; the link stays.
     home.ok(&["add", r"HKLM\SYSTEM\CurrentControlSet\Services\Gone\Sub"]);
-    home.ok(&[
-        "delete",
-        r"HKLM\SYSTEM\CurrentControlSet\Services\Gone",
-        "/f",
-    ]);
+    home.ok(&["delete", r"HKLM\SYSTEM\CurrentControlSet\Services\Gone", "/f"]);
     home.fails(&["query", r"HKLM\SYSTEM\ControlSet001\Services\Gone"]);
-    assert!(
-        home.ok(&["query", r"HKLM\SYSTEM"])
-            .contains("HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\n")
-    );
+    assert!(home.ok(&["query", r"HKLM\SYSTEM"]).contains("HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\n"));
 }
 
 #[test]
@@ -101,25 +73,11 @@ fn access_denied_under_enum() {
     let home = Home::new();
     let before = home.state();
     assert_eq!(
-        home.fails(&[
-            "add",
-            r"HKLM\SYSTEM\ControlSet001\Enum\Foo",
-            "/v",
-            "X",
-            "/d",
-            "1"
-        ]),
+        home.fails(&["add", r"HKLM\SYSTEM\ControlSet001\Enum\Foo", "/v", "X", "/d", "1"]),
         r"ERROR: access denied (STATUS_ACCESS_DENIED) at HKEY_LOCAL_MACHINE\SYSTEM\ControlSet001\Enum\Foo"
     );
     assert_eq!(
-        home.fails(&[
-            "add",
-            r"HKLM\SYSTEM\ControlSet001\Enum",
-            "/v",
-            "X",
-            "/d",
-            "1"
-        ]),
+        home.fails(&["add", r"HKLM\SYSTEM\ControlSet001\Enum", "/v", "X", "/d", "1"]),
         r"ERROR: access denied (STATUS_ACCESS_DENIED) at HKEY_LOCAL_MACHINE\SYSTEM\ControlSet001\Enum"
     );
     assert_eq!(
@@ -132,10 +90,7 @@ fn access_denied_under_enum() {
     );
     // A tree delete that would reach Enum deletes nothing, not even the keys before it.
     let err = home.fails(&["delete", r"HKLM\SYSTEM\ControlSet001", "/f"]);
-    assert!(
-        err.starts_with("ERROR: access denied (STATUS_ACCESS_DENIED) at ") && err.contains("Enum"),
-        "{err}"
-    );
+    assert!(err.starts_with("ERROR: access denied (STATUS_ACCESS_DENIED) at ") && err.contains("Enum"), "{err}");
     assert_eq!(home.state(), before);
     // Reading is allowed.
     assert_eq!(
@@ -150,14 +105,8 @@ fn copy_subtree() {
     tree(&home, r"HKLM\SOFTWARE\Src");
     // Without /s: values only.
     assert_eq!(home.ok(&["copy", r"HKLM\SOFTWARE\Src", r"HKCU\Flat"]), DONE);
-    assert_eq!(
-        home.ok(&["query", r"HKCU\Flat"]),
-        "\nHKEY_CURRENT_USER\\Flat\n    top    REG_SZ    t\n\n"
-    );
-    assert_eq!(
-        home.ok(&["copy", r"HKLM\SOFTWARE\Src", r"HKCU\Copies\Deep\Dst", "/s"]),
-        DONE
-    );
+    assert_eq!(home.ok(&["query", r"HKCU\Flat"]), "\nHKEY_CURRENT_USER\\Flat\n    top    REG_SZ    t\n\n");
+    assert_eq!(home.ok(&["copy", r"HKLM\SOFTWARE\Src", r"HKCU\Copies\Deep\Dst", "/s"]), DONE);
     assert_eq!(
         home.ok(&["query", r"HKCU\Copies\Deep\Dst", "/s"]),
         "\nHKEY_CURRENT_USER\\Copies\\Deep\\Dst\n    top    REG_SZ    t\n\n\
@@ -165,68 +114,24 @@ fn copy_subtree() {
          HKEY_CURRENT_USER\\Copies\\Deep\\Dst\\A\\Deep\n    d    REG_BINARY    CAFE\n\n\
          HKEY_CURRENT_USER\\Copies\\Deep\\Dst\\B\n\n"
     );
-    let out = home.reg(&[
-        "compare",
-        r"HKLM\SOFTWARE\Src",
-        r"HKCU\Copies\Deep\Dst",
-        "/s",
-    ]);
+    let out = home.reg(&["compare", r"HKLM\SOFTWARE\Src", r"HKCU\Copies\Deep\Dst", "/s"]);
     assert_eq!(
         (out.code, out.stdout.as_str()),
-        (
-            0,
-            "\nResult Compared: Identical\nThe operation completed successfully.\n"
-        )
+        (0, "\nResult Compared: Identical\nThe operation completed successfully.\n")
     );
     // Existing values are not overwritten without /f (and nothing else is written either).
-    home.ok(&[
-        "add",
-        r"HKCU\Copies\Deep\Dst\A",
-        "/v",
-        "a",
-        "/t",
-        "REG_DWORD",
-        "/d",
-        "2",
-        "/f",
-    ]);
+    home.ok(&["add", r"HKCU\Copies\Deep\Dst\A", "/v", "a", "/t", "REG_DWORD", "/d", "2", "/f"]);
     home.ok(&["delete", r"HKCU\Copies\Deep\Dst\B"]);
     let before = home.state();
     let err = home.fails(&["copy", r"HKLM\SOFTWARE\Src", r"HKCU\Copies\Deep\Dst", "/s"]);
-    assert!(
-        err.contains("pass /f") && err.contains("STATUS_OBJECT_NAME_COLLISION"),
-        "{err}"
-    );
+    assert!(err.contains("pass /f") && err.contains("STATUS_OBJECT_NAME_COLLISION"), "{err}");
     assert_eq!(home.state(), before);
-    home.ok(&[
-        "copy",
-        r"HKLM\SOFTWARE\Src",
-        r"HKCU\Copies\Deep\Dst",
-        "/s",
-        "/f",
-    ]);
-    assert_eq!(
-        home.reg(&[
-            "compare",
-            r"HKLM\SOFTWARE\Src",
-            r"HKCU\Copies\Deep\Dst",
-            "/s"
-        ])
-        .code,
-        0
-    );
-    assert!(
-        home.fails(&["copy", r"HKLM\SOFTWARE\Src", r"hklm\software\SRC", "/s"])
-            .contains("same key")
-    );
+    home.ok(&["copy", r"HKLM\SOFTWARE\Src", r"HKCU\Copies\Deep\Dst", "/s", "/f"]);
+    assert_eq!(home.reg(&["compare", r"HKLM\SOFTWARE\Src", r"HKCU\Copies\Deep\Dst", "/s"]).code, 0);
+    assert!(home.fails(&["copy", r"HKLM\SOFTWARE\Src", r"hklm\software\SRC", "/s"]).contains("same key"));
     // Copying into a key the user may not write creates nothing.
     let before = home.state();
-    home.fails(&[
-        "copy",
-        r"HKLM\SOFTWARE\Src",
-        r"HKLM\SYSTEM\ControlSet001\Enum\Root\Copy",
-        "/s",
-    ]);
+    home.fails(&["copy", r"HKLM\SOFTWARE\Src", r"HKLM\SYSTEM\ControlSet001\Enum\Root\Copy", "/s"]);
     assert_eq!(home.state(), before);
 }
 
@@ -238,10 +143,7 @@ fn compare_keys() {
     let out = home.reg(&["compare", r"HKCU\One", r"HKCU\Two"]);
     assert_eq!(
         (out.code, out.stdout.as_str()),
-        (
-            0,
-            "\nResult Compared: Identical\nThe operation completed successfully.\n"
-        )
+        (0, "\nResult Compared: Identical\nThe operation completed successfully.\n")
     );
     home.ok(&["add", r"HKCU\Two", "/v", "top", "/d", "T", "/f"]);
     home.ok(&["add", r"HKCU\Two\A\Deep", "/v", "extra", "/d", "x"]);
@@ -255,33 +157,16 @@ fn compare_keys() {
     );
     let out = home.reg(&["compare", r"HKCU\One", r"HKCU\Two", "/s"]);
     assert_eq!(out.code, 2);
-    assert!(
-        out.stdout
-            .contains("> Value: HKEY_CURRENT_USER\\Two\\A\\Deep  extra  REG_SZ  x\n"),
-        "{}",
-        out.stdout
-    );
+    assert!(out.stdout.contains("> Value: HKEY_CURRENT_USER\\Two\\A\\Deep  extra  REG_SZ  x\n"), "{}", out.stdout);
     // /os shows the matches, /on nothing but the result; /v one value.
     let same = home.reg(&["compare", r"HKCU\One", r"HKCU\Two", "/os"]);
-    assert!(
-        same.stdout
-            .starts_with("= Key: HKEY_CURRENT_USER\\One\\A\n"),
-        "{}",
-        same.stdout
-    );
+    assert!(same.stdout.starts_with("= Key: HKEY_CURRENT_USER\\One\\A\n"), "{}", same.stdout);
     let none = home.reg(&["compare", r"HKCU\One", r"HKCU\Two", "/s", "/on"]);
     assert_eq!(
         (none.code, none.stdout.as_str()),
-        (
-            2,
-            "\nResult Compared: Different\nThe operation completed successfully.\n"
-        )
+        (2, "\nResult Compared: Different\nThe operation completed successfully.\n")
     );
-    assert_eq!(
-        home.reg(&["compare", r"HKCU\One\A", r"HKCU\Two\A", "/v", "a"])
-            .code,
-        0
-    );
+    assert_eq!(home.reg(&["compare", r"HKCU\One\A", r"HKCU\Two\A", "/v", "a"]).code, 0);
     let j = home.reg(&["compare", r"HKCU\One", r"HKCU\Two", "/s", "--json"]);
     assert_eq!(j.code, 2);
     let j: serde_json::Value = serde_json::from_str(&j.stdout).expect("json");
@@ -307,10 +192,7 @@ fn rename_key() {
         err,
         r"ERROR: a key with that name already exists (STATUS_OBJECT_NAME_COLLISION) at HKEY_CURRENT_USER\After"
     );
-    assert!(
-        home.fails(&["rename", r"HKCU\After", r"X\Y"])
-            .contains("one key name")
-    );
+    assert!(home.fails(&["rename", r"HKCU\After", r"X\Y"]).contains("one key name"));
     assert_eq!(home.state(), before);
 }
 
@@ -319,9 +201,6 @@ fn flush_checkpoints() {
     let home = Home::new();
     home.ok(&["add", r"HKCU\F", "/v", "x", "/d", "1"]);
     assert_eq!(home.ok(&["flush", "HKLM"]), DONE);
-    assert!(
-        home.ok(&["query", r"HKCU\F"])
-            .contains("    x    REG_SZ    1")
-    );
+    assert!(home.ok(&["query", r"HKCU\F"]).contains("    x    REG_SZ    1"));
     home.fails(&["flush", r"HKCU\NotThere"]);
 }

@@ -30,9 +30,7 @@ impl Default for Home {
 
 impl Home {
     pub fn new() -> Self {
-        Self {
-            dir: tempfile::tempdir().expect("a temporary directory"),
-        }
+        Self { dir: tempfile::tempdir().expect("a temporary directory") }
     }
 
     pub fn path(&self) -> &Path {
@@ -64,11 +62,7 @@ impl Home {
     /// Runs a `reg` command that must succeed quietly on stderr; returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.reg(args);
-        assert_eq!(
-            (out.code, out.stderr.as_str()),
-            (0, ""),
-            "reg {args:?}: {out:?}"
-        );
+        assert_eq!((out.code, out.stderr.as_str()), (0, ""), "reg {args:?}: {out:?}");
         out.stdout
     }
 
@@ -107,18 +101,12 @@ fn top_level_usage() {
     let out = home.run(&["frobnicate"]);
     assert_eq!(out.code, 2);
     assert!(out.stdout.is_empty());
-    assert!(
-        out.stderr.contains("usage: hivebox <command> [args]"),
-        "{out:?}"
-    );
+    assert!(out.stderr.contains("usage: hivebox <command> [args]"), "{out:?}");
     let out = home.run(&[]);
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("usage:"));
     let out = home.run(&["--version"]);
-    assert_eq!(
-        (out.code, out.stdout.trim()),
-        (0, concat!("hivebox ", env!("CARGO_PKG_VERSION")))
-    );
+    assert_eq!((out.code, out.stdout.trim()), (0, concat!("hivebox ", env!("CARGO_PKG_VERSION"))));
     let out = home.run(&["help"]);
     assert_eq!(out.code, 0);
     assert!(out.stdout.contains("reg"));
@@ -128,18 +116,10 @@ fn top_level_usage() {
 fn help_texts() {
     let home = Home::new();
     let overview = home.ok(&["/?"]);
-    assert!(
-        overview.contains("QUERY | ADD | DELETE | COPY | COMPARE | RENAME | FLUSH"),
-        "{overview}"
-    );
-    for verb in [
-        "query", "add", "delete", "copy", "compare", "rename", "flush",
-    ] {
+    assert!(overview.contains("QUERY | ADD | DELETE | COPY | COMPARE | RENAME | FLUSH"), "{overview}");
+    for verb in ["query", "add", "delete", "copy", "compare", "rename", "flush"] {
         let text = home.ok(&[verb, "/?"]);
-        assert!(
-            text.contains(&format!("hivebox reg {}", verb.to_uppercase())),
-            "{verb}: {text}"
-        );
+        assert!(text.contains(&format!("hivebox reg {}", verb.to_uppercase())), "{verb}: {text}");
         assert_eq!(home.ok(&[verb, "-h"]), text);
     }
     assert!(home.ok(&["add", "/?"]).contains("--separator"));

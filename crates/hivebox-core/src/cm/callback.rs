@@ -305,7 +305,11 @@ impl CallbackCx<'_> {
     }
 
     /// `CmSetCallbackObjectContext`: sets this callback's context on a key object; returns the old one.
-    pub fn set_object_context(&self, object: ObjectId, context: ObjectContext) -> Result<Option<ObjectContext>, NtStatus> {
+    pub fn set_object_context(
+        &self,
+        object: ObjectId,
+        context: ObjectContext,
+    ) -> Result<Option<ObjectContext>, NtStatus> {
         self.registry.set_object_context(self.entry.cookie, object, context)
     }
 

@@ -10,15 +10,10 @@
 //! is treated as bypassed: the caller gets success and nothing is performed.
 
 use super::callback::{Argument, CallContext, CallbackCx, Operation, PostInfo, PreInfo};
-use super::{Caller, Entry, ObjectId, Registry};
+use super::{Caller, ObjectId, Registry};
 use crate::{NtStatus, RegNotifyClass};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-
-struct Record {
-    entry: Arc<Entry>,
-    call_context: Option<CallContext>,
-}
 
 /// How an operation ended.
 pub(crate) struct Outcome {
@@ -27,20 +22,6 @@ pub(crate) struct Outcome {
 }
 
 impl Registry {
-    /// Frees a call record and the reference on its entry.
-    fn release(&self, entry: &Entry) {
-        self.inner.live_records.fetch_sub(1, Ordering::Relaxed);
-        self.drop_reference(entry);
-    }
-
-    /// Drops a reference on an entry, waking an `unregister` waiting for the last one.
-    fn drop_reference(&self, entry: &Entry) {
-        if entry.inflight.fetch_sub(1, Ordering::SeqCst) == 1 && entry.unregistering.load(Ordering::SeqCst) {
-            let _guard = self.inner.idle_lock.lock();
-            self.inner.idle.notify_all();
-        }
-    }
-
     /// Runs `op` through the callback list, calling `perform` when no pre callback stopped it.
     /// `perform` returns the operation's status and the post `Object`.
     pub(crate) fn dispatch(
@@ -49,7 +30,16 @@ impl Registry {
         op: &mut Operation,
         perform: impl FnOnce(&mut Operation) -> (NtStatus, Option<ObjectId>),
     ) -> Outcome {
-        let list = self.inner.callbacks.read().clone();
+        // The generation is held until the last post has run: `unregister` waits for it.
+        let list = {
+            let list = self.inner.callbacks.read();
+            if list.is_empty() {
+                drop(list);
+                let (status, _) = perform(op);
+                return Outcome { status };
+            }
+            list.clone()
+        };
         let start = match caller.stack.last() {
             None => 0,
             Some(top) => list
@@ -64,40 +54,65 @@ impl Registry {
         }
 
         let pre_class = op.pre_class();
+        // Invariant: `Operation::pre_class` only returns pre classes that have a post class
+        // (checked for every variant by `notify::tests::pairs_match_the_kernel_callers`).
         let post_class = pre_class.post_class().expect("every dispatched operation has a post class");
         let key_object = Some(op.object());
-        let mut records: Vec<Record> = Vec::with_capacity(list.len() - start);
+        // Call records for every callback this operation may call are reserved at once; the
+        // ones past the limit are the allocations that fail.
+        // With no limit configured (the default) nothing is counted.
+        let wanted = list.len() - start;
+        let limited = self.inner.options.max_call_records != usize::MAX;
+        let allowed = if limited {
+            let before = self.inner.live_records.fetch_add(wanted, Ordering::Relaxed);
+            self.inner.options.max_call_records.saturating_sub(before).min(wanted)
+        } else {
+            wanted
+        };
+        // The call records are the entries in `start..end` except those in `skipped`, and
+        // hold the call contexts in `contexts`. Both vectors stay empty (unallocated) unless
+        // an entry is skipped or sets a call context.
+        let mut end = start;
+        let mut called = 0;
+        let mut skipped: Vec<usize> = Vec::new();
+        let mut contexts: Vec<(usize, CallContext)> = Vec::new();
         let mut stopped = None;
-        for entry in &list[start..] {
-            // Take the reference *before* looking at the unregistering mark: `unregister` sets
-            // the mark and then waits for `inflight` to drop to zero, so (both SeqCst) either
-            // it sees this reference and waits, or this sees the mark and skips the entry.
-            // Checking the mark first left a window in which `unregister` could return and
-            // the callback still be called.
-            entry.inflight.fetch_add(1, Ordering::SeqCst);
-            if entry.unregistering.load(Ordering::SeqCst) {
-                self.drop_reference(entry);
+        for (i, entry) in list.iter().enumerate().skip(start) {
+            end = i;
+            // This operation holds `list`, so `unregister` waits for it: the callback cannot
+            // be called after `unregister` returns, and from its start on it is skipped.
+            if entry.unregistering.load(Ordering::Acquire) {
+                skipped.push(i);
                 continue;
             }
-            if self.inner.live_records.fetch_add(1, Ordering::Relaxed) >= self.inner.options.max_call_records {
-                self.inner.live_records.fetch_sub(1, Ordering::Relaxed);
-                self.drop_reference(entry);
+            if called == allowed {
                 stopped = Some(NtStatus::STATUS_INSUFFICIENT_RESOURCES);
                 break;
             }
-            let mut pre = PreInfo { op: &mut *op, call_context: None, object_context: self.object_context(entry.cookie, key_object) };
+            called += 1;
+            let mut pre = PreInfo {
+                op: &mut *op,
+                call_context: None,
+                object_context: self.object_context(entry.cookie, key_object),
+            };
             let cx = CallbackCx { registry: self, caller, entry };
             let mut status = entry.callback.notify(&cx, pre_class, Argument::Pre(&mut pre));
             if pre_class == RegNotifyClass::RegNtPreKeyHandleClose {
                 status = NtStatus::STATUS_SUCCESS;
             }
-            let call_context = pre.call_context.take();
+            // Taken apart rather than dropped whole: the drop glue is an out-of-line call.
+            let PreInfo { call_context, object_context, .. } = pre;
+            drop(object_context);
             if !status.is_success() {
-                self.release(entry);
                 stopped = Some(status);
                 break;
             }
-            records.push(Record { entry: entry.clone(), call_context });
+            if let Some(call_context) = call_context {
+                contexts.push((i, call_context));
+            }
+        }
+        if stopped.is_none() {
+            end = list.len();
         }
 
         let (status, object) = match stopped {
@@ -121,12 +136,20 @@ impl Registry {
             call_context: None,
             object_context: None,
         };
-        for record in records.into_iter().rev() {
-            post.call_context = record.call_context;
-            post.object_context = self.object_context(record.entry.cookie, post.object);
+        for i in (start..end).rev() {
+            if skipped.last() == Some(&i) {
+                skipped.pop();
+                continue;
+            }
+            let entry = &list[i];
+            post.call_context = match contexts.last() {
+                Some((j, _)) if *j == i => contexts.pop().map(|(_, c)| c),
+                _ => None,
+            };
+            post.object_context = self.object_context(entry.cookie, post.object);
             let before = post.return_status;
-            let cx = CallbackCx { registry: self, caller, entry: &record.entry };
-            let result = record.entry.callback.notify(&cx, post_class, Argument::Post(&mut post));
+            let cx = CallbackCx { registry: self, caller, entry };
+            let result = entry.callback.notify(&cx, post_class, Argument::Post(&mut post));
             if result == NtStatus::STATUS_CALLBACK_BYPASS {
                 post.status = post.return_status;
             } else if !self.inner.options.return_status_without_bypass {
@@ -134,7 +157,9 @@ impl Registry {
             }
             post.call_context = None;
             post.object_context = None;
-            self.release(&record.entry);
+        }
+        if limited {
+            self.inner.live_records.fetch_sub(wanted, Ordering::Relaxed);
         }
         Outcome { status: post.return_status }
     }

@@ -27,8 +27,8 @@ use crate::{Clock, NtStatus};
 use parking_lot::{Condvar, Mutex, RwLock};
 use slab::Slab;
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
 
 /// A registration cookie (`LARGE_INTEGER Cookie`).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
@@ -119,13 +119,14 @@ pub struct RegistryOptions {
     pub return_status_without_bypass: bool,
     /// The most call records (one per callback per operation in flight) that may exist at
     /// once; past it the pre phase fails with `STATUS_INSUFFICIENT_RESOURCES`, as a failed
-    /// pool allocation does in the kernel.
+    /// pool allocation does in the kernel. `usize::MAX` (the default) means no limit, and
+    /// then nothing is counted.
     pub max_call_records: usize,
 }
 
 impl Default for RegistryOptions {
     fn default() -> Self {
-        Self { return_status_without_bypass: false, max_call_records: 1 << 20 }
+        Self { return_status_without_bypass: false, max_call_records: usize::MAX }
     }
 }
 
@@ -136,8 +137,40 @@ pub(crate) struct Entry {
     /// Registration order, which breaks ties between legacy registrations at 425000.
     pub(crate) seq: u64,
     pub(crate) callback: Arc<dyn RegistryCallback>,
-    pub(crate) inflight: AtomicUsize,
     pub(crate) unregistering: AtomicBool,
+    /// The callback-list generations this entry is in. An operation holds the generation it
+    /// dispatches through, so `unregister` waits until every one of these is gone.
+    pub(crate) generations: Mutex<Vec<Weak<Generation>>>,
+}
+
+/// Wakes `unregister` when a generation of the callback list is dropped.
+#[derive(Default)]
+pub(crate) struct Idle {
+    lock: Mutex<()>,
+    cv: Condvar,
+}
+
+/// One published version of the callback list, in dispatch order. Operations take a reference
+/// to the current generation for their whole dispatch (one reference count per operation,
+/// rather than one per callback), and registration publishes a new generation.
+pub(crate) struct Generation {
+    entries: Vec<Arc<Entry>>,
+    idle: Arc<Idle>,
+}
+
+impl std::ops::Deref for Generation {
+    type Target = [Arc<Entry>];
+
+    fn deref(&self) -> &[Arc<Entry>] {
+        &self.entries
+    }
+}
+
+impl Drop for Generation {
+    fn drop(&mut self) {
+        let _guard = self.idle.lock.lock();
+        self.idle.cv.notify_all();
+    }
 }
 
 impl Entry {
@@ -171,11 +204,10 @@ pub(crate) struct State {
 
 pub(crate) struct Inner {
     pub(crate) state: Mutex<State>,
-    pub(crate) callbacks: RwLock<Arc<[Arc<Entry>]>>,
+    pub(crate) callbacks: RwLock<Arc<Generation>>,
     pub(crate) registration: Mutex<u64>,
     pub(crate) next_cookie: AtomicU64,
-    pub(crate) idle: Condvar,
-    pub(crate) idle_lock: Mutex<()>,
+    pub(crate) idle: Arc<Idle>,
     pub(crate) live_records: AtomicUsize,
     pub(crate) contexts_in_use: AtomicUsize,
     pub(crate) clock: Arc<dyn Clock>,
@@ -209,22 +241,32 @@ impl Registry {
     }
 
     /// A registry over an already-built tree.
-    pub fn from_tree(mut tree: Tree, storage: Box<dyn Storage>, clock: Arc<dyn Clock>, options: RegistryOptions) -> Self {
+    pub fn from_tree(
+        mut tree: Tree,
+        storage: Box<dyn Storage>,
+        clock: Arc<dyn Clock>,
+        options: RegistryOptions,
+    ) -> Self {
         crate::fresh::add_volatile_keys(&mut tree, clock.now());
         let mut objects = Slab::default();
         let root = tree.root();
-        let root_object =
-            ObjectId(objects.insert(KeyObject { key: root, handles: 1, refs: 1, contexts: Vec::new(), permanent: true }));
+        let root_object = ObjectId(objects.insert(KeyObject {
+            key: root,
+            handles: 1,
+            refs: 1,
+            contexts: Vec::new(),
+            permanent: true,
+        }));
         let state = State { tree, objects, handles: Slab::default(), watches: Slab::default(), storage };
         let seed = clock.now();
+        let idle = Arc::new(Idle::default());
         Self {
             inner: Arc::new(Inner {
                 state: Mutex::new(state),
-                callbacks: RwLock::new(Arc::from(Vec::new())),
+                callbacks: RwLock::new(Arc::new(Generation { entries: Vec::new(), idle: idle.clone() })),
                 registration: Mutex::new(0),
                 next_cookie: AtomicU64::new(seed | 1),
-                idle: Condvar::new(),
-                idle_lock: Mutex::new(()),
+                idle,
                 live_records: AtomicUsize::new(0),
                 contexts_in_use: AtomicUsize::new(0),
                 clock,
@@ -237,6 +279,7 @@ impl Registry {
     /// A fresh in-memory registry with the standard layout (scratch use and tests).
     pub fn fresh_in_memory(clock: Arc<dyn Clock>) -> Self {
         let image = crate::fresh::fresh_image(clock.now());
+        // Invariant: `fresh_image` builds valid, unique names only (every test builds one).
         Self::new(&image, Box::new(crate::storage::MemoryStorage), clock, RegistryOptions::default())
             .expect("the fresh image is well formed")
     }
@@ -271,11 +314,16 @@ impl Registry {
     /// `CmRegisterCallback`: registers at the legacy altitude 425000, after any earlier legacy
     /// registrations there.
     pub fn register_legacy(&self, callback: Arc<dyn RegistryCallback>) -> Cookie {
-        self.insert_callback(Altitude::legacy(), callback, true)
-            .expect("legacy registrations never collide")
+        // Invariant: `insert_callback` fails only on an Ex altitude collision, and `legacy` skips that check.
+        self.insert_callback(Altitude::legacy(), callback, true).expect("legacy registrations never collide")
     }
 
-    fn insert_callback(&self, altitude: Altitude, callback: Arc<dyn RegistryCallback>, legacy: bool) -> Result<Cookie, NtStatus> {
+    fn insert_callback(
+        &self,
+        altitude: Altitude,
+        callback: Arc<dyn RegistryCallback>,
+        legacy: bool,
+    ) -> Result<Cookie, NtStatus> {
         let mut seq = self.inner.registration.lock();
         let mut list: Vec<Arc<Entry>> = self.inner.callbacks.read().iter().cloned().collect();
         if !legacy && list.iter().any(|e| e.altitude == altitude) {
@@ -288,18 +336,30 @@ impl Registry {
             altitude,
             seq: *seq,
             callback,
-            inflight: AtomicUsize::new(0),
             unregistering: AtomicBool::new(false),
+            generations: Mutex::new(Vec::new()),
         });
         let pos = list.iter().position(|e| !entry.after(e)).unwrap_or(list.len());
         list.insert(pos, entry);
-        *self.inner.callbacks.write() = Arc::from(list);
+        self.publish(list);
         Ok(cookie)
+    }
+
+    /// Makes `entries` the current callback list. Called with `registration` held.
+    fn publish(&self, entries: Vec<Arc<Entry>>) {
+        let generation = Arc::new(Generation { entries, idle: self.inner.idle.clone() });
+        for entry in generation.iter() {
+            let mut generations = entry.generations.lock();
+            generations.retain(|g| g.strong_count() > 0);
+            generations.push(Arc::downgrade(&generation));
+        }
+        *self.inner.callbacks.write() = generation;
     }
 
     /// `CmUnRegisterCallback`: removes the callback, waits until no operation is inside it,
     /// then sends `RegNtCallbackObjectContextCleanup` for every object context it still holds.
-    /// Must not be called from inside the callback being removed.
+    /// It waits for every operation that is dispatching through a list containing the
+    /// callback, so it must not be called from inside any callback.
     pub fn unregister(&self, cookie: Cookie) -> Result<(), NtStatus> {
         let entry = {
             let _seq = self.inner.registration.lock();
@@ -307,13 +367,16 @@ impl Registry {
             let entry = list.iter().find(|e| e.cookie == cookie).cloned().ok_or(NtStatus::STATUS_INVALID_PARAMETER)?;
             entry.unregistering.store(true, Ordering::SeqCst);
             let rest: Vec<Arc<Entry>> = list.iter().filter(|e| e.cookie != cookie).cloned().collect();
-            *self.inner.callbacks.write() = Arc::from(rest);
+            drop(list);
+            self.publish(rest);
             entry
         };
+        // Wait until no operation holds a generation that contains the entry. A generation's
+        // drop notifies under `idle.lock`, and the check below runs under it, so no wake-up is lost.
         {
-            let mut guard = self.inner.idle_lock.lock();
-            while entry.inflight.load(Ordering::SeqCst) != 0 {
-                self.inner.idle.wait(&mut guard);
+            let mut guard = self.inner.idle.lock.lock();
+            while entry.generations.lock().iter().any(|g| g.strong_count() > 0) {
+                self.inner.idle.cv.wait(&mut guard);
             }
         }
         let released: Vec<(ObjectId, ObjectContext)> = {
@@ -347,7 +410,12 @@ impl Registry {
         self.inner.callbacks.read().iter().map(|e| (e.cookie, e.altitude.as_str().to_owned())).collect()
     }
 
-    pub(crate) fn set_object_context(&self, cookie: Cookie, object: ObjectId, context: ObjectContext) -> Result<Option<ObjectContext>, NtStatus> {
+    pub(crate) fn set_object_context(
+        &self,
+        cookie: Cookie,
+        object: ObjectId,
+        context: ObjectContext,
+    ) -> Result<Option<ObjectContext>, NtStatus> {
         let mut st = self.inner.state.lock();
         let obj = st.objects.get_mut(object.0).ok_or(NtStatus::STATUS_INVALID_PARAMETER)?;
         if let Some(slot) = obj.contexts.iter_mut().find(|(c, _)| *c == cookie) {

@@ -62,6 +62,43 @@ const MAX_LINK_HOPS: u32 = 16;
 /// The `SymbolicLinkValue` value of a link key.
 pub(crate) const LINK_VALUE: &str = "SymbolicLinkValue";
 
+/// Checks a relative path (as `split_path` does) and walks it from `start`.
+///
+/// An ASCII path that meets no link takes a faster route with the same outcome: it is walked
+/// first and checked only if the walk fails. A component that matches an existing key is a
+/// valid name (an ASCII name equal to a valid one, case-insensitively, is no longer and
+/// holds no NUL), so a successful walk of at most `MAX_PATH_DEPTH` components means the
+/// check would have passed and `walk` would have found the same key.
+fn resolve(tree: &Tree, start: KeyId, path: &str, open_link_last: bool) -> Result<KeyId, NtStatus> {
+    if path.is_ascii()
+        && let Some(key) = walk_plain(tree, start, path)
+    {
+        return Ok(key);
+    }
+    let comps: Vec<&str> = split_path(path).map_err(|e| e.status())?;
+    walk(tree, start, &comps, open_link_last, 0)
+}
+
+/// Walks an ASCII path unchecked; `None` if a component is missing (or empty), a link is
+/// met, or the path is deeper than `MAX_PATH_DEPTH`.
+fn walk_plain(tree: &Tree, start: KeyId, path: &str) -> Option<KeyId> {
+    let trimmed = path.strip_suffix('\\').unwrap_or(path);
+    if trimmed.is_empty() {
+        return Some(start);
+    }
+    let mut cur = start;
+    for (depth, component) in trimmed.as_bytes().split(|&b| b == b'\\').enumerate() {
+        if depth >= MAX_PATH_DEPTH {
+            return None;
+        }
+        cur = tree.child_ascii(cur, component)?;
+        if tree.node(cur).link {
+            return None;
+        }
+    }
+    Some(cur)
+}
+
 fn walk(tree: &Tree, start: KeyId, comps: &[&str], open_link_last: bool, hops: u32) -> Result<KeyId, NtStatus> {
     let mut cur = start;
     for (i, c) in comps.iter().enumerate() {
@@ -88,7 +125,10 @@ fn link_target(tree: &Tree, link: KeyId) -> Result<String, NtStatus> {
     }
     let target = value.as_string().map_err(|_| NtStatus::STATUS_OBJECT_NAME_NOT_FOUND)?;
     let rest = target.get(..9).filter(|p| p.eq_ignore_ascii_case("\\REGISTRY"));
-    if rest.is_none() || !(target.len() == 9 || target[9..].starts_with('\\')) || split_path(target[9..].trim_start_matches('\\')).is_err() {
+    if rest.is_none()
+        || !(target.len() == 9 || target[9..].starts_with('\\'))
+        || split_path(target[9..].trim_start_matches('\\')).is_err()
+    {
         return Err(NtStatus::STATUS_OBJECT_NAME_NOT_FOUND);
     }
     Ok(target)
@@ -141,6 +181,16 @@ fn check_new_name(name: &str) -> Result<(), NtStatus> {
     Ok(())
 }
 
+/// The part of an absolute name below `\REGISTRY`.
+fn below_registry(name: &str) -> Result<&str, NtStatus> {
+    let head = name.get(..9).filter(|p| p.eq_ignore_ascii_case("\\REGISTRY"));
+    match (head, name.get(9..)) {
+        (Some(_), Some("")) => Ok(""),
+        (Some(_), Some(rest)) if rest.starts_with('\\') => Ok(&rest[1..]),
+        _ => Err(NtStatus::STATUS_OBJECT_PATH_SYNTAX_BAD),
+    }
+}
+
 fn status_of<T>(r: Result<T, NtStatus>) -> NtStatus {
     match r {
         Ok(_) => NtStatus::STATUS_SUCCESS,
@@ -155,12 +205,60 @@ fn status_ref<T>(r: &Result<T, NtStatus>) -> NtStatus {
 
 impl Registry {
     fn handle_object_with(&self, handle: Handle, need: u32) -> Result<ObjectId, NtStatus> {
-        let st = self.inner.state.lock();
+        Self::handle_object_in(&self.inner.state.lock(), handle, need)
+    }
+
+    fn handle_object_in(st: &State, handle: Handle, need: u32) -> Result<ObjectId, NtStatus> {
         let h = st.handles.get(handle.0).ok_or(NtStatus::STATUS_INVALID_HANDLE)?;
         if h.access & need != need {
             return Err(NtStatus::STATUS_ACCESS_DENIED);
         }
         Ok(h.object)
+    }
+
+    /// True when no callback is registered. An operation then has no observer, so the hot
+    /// paths below perform it directly, exactly as `dispatch` would with the empty list, but
+    /// without building its `Operation` (copies of the names) or taking the lock twice.
+    fn unfiltered(&self) -> bool {
+        self.inner.callbacks.read().is_empty()
+    }
+
+    /// [`Registry::open_key`] with no callback registered: `create_info`, `perform` and
+    /// `finish_open` in one critical section, without copying the name. The checks and their
+    /// precedence are the same: syntax and root handle, the name, the root key, the walk, access.
+    fn open_key_unfiltered(
+        &self,
+        caller: &Caller,
+        root: Option<Handle>,
+        name: &str,
+        opts: &OpenOptions,
+    ) -> Result<Handle, NtStatus> {
+        let mut st = self.inner.state.lock();
+        let (root_object, remaining) = match root {
+            Some(h) => {
+                if name.starts_with('\\') {
+                    return Err(NtStatus::STATUS_OBJECT_PATH_SYNTAX_BAD);
+                }
+                (st.handles.get(h.0).map(|h| h.object).ok_or(NtStatus::STATUS_INVALID_HANDLE)?, name)
+            }
+            None => (self.inner.root_object, below_registry(name)?),
+        };
+        let root_key = match live_key(&st, root_object) {
+            Ok(key) => key,
+            Err(e) => {
+                // `create_info` checks the name before the root key is looked at.
+                check_path(remaining).map_err(|n| n.status())?;
+                return Err(e);
+            }
+        };
+        let open_link = opts.options & REG_OPTION_OPEN_LINK != 0 || opts.attributes & OBJ_OPENLINK != 0;
+        // `resolve` checks the name before reporting a failed walk, so a bad name still wins.
+        let key = resolve(&st.tree, root_key, remaining, open_link)?;
+        let granted = check_access(&st.tree, key, caller, opts.attributes, opts.desired_access)?;
+        // `new_object` then `finish_open`: one handle, the result object's reference dropped.
+        let object =
+            ObjectId(st.objects.insert(KeyObject { key, handles: 1, refs: 0, contexts: Vec::new(), permanent: false }));
+        Ok(Handle(st.handles.insert(HandleEntry { object, access: granted })))
     }
 
     /// Splits a name into its root object and the part relative to it.
@@ -174,14 +272,7 @@ impl Registry {
                 check_path(name).map_err(|e| e.status())?;
                 return Ok((object, name.to_owned()));
             }
-            None => {
-                let head = name.get(..9).filter(|p| p.eq_ignore_ascii_case("\\REGISTRY"));
-                match (head, &name.get(9..)) {
-                    (Some(_), Some("")) => String::new(),
-                    (Some(_), Some(rest)) if rest.starts_with('\\') => rest[1..].to_owned(),
-                    _ => return Err(NtStatus::STATUS_OBJECT_PATH_SYNTAX_BAD),
-                }
-            }
+            None => below_registry(name)?.to_owned(),
         };
         check_path(&remaining).map_err(|e| e.status())?;
         Ok((self.inner.root_object, remaining))
@@ -205,7 +296,13 @@ impl Registry {
     }
 
     /// The create/open information for a name: the caller's arguments (an open's have no class).
-    fn create_info(&self, caller: &Caller, root: Option<Handle>, name: &str, opts: &CreateOptions) -> Result<CreateKeyInfo, NtStatus> {
+    fn create_info(
+        &self,
+        caller: &Caller,
+        root: Option<Handle>,
+        name: &str,
+        opts: &CreateOptions,
+    ) -> Result<CreateKeyInfo, NtStatus> {
         let (root_object, remaining_name) = self.root_and_remaining(root, name)?;
         Ok(CreateKeyInfo {
             complete_name: name.to_owned(),
@@ -225,18 +322,32 @@ impl Registry {
 
     /// `NtOpenKeyEx`: opens an existing key by absolute name (`root = None`, name starting
     /// `\REGISTRY`) or relative to an open key.
-    pub fn open_key(&self, caller: &Caller, root: Option<Handle>, name: &str, opts: &OpenOptions) -> Result<Handle, NtStatus> {
-        let fields = CreateOptions { desired_access: opts.desired_access, options: opts.options, class: None, attributes: opts.attributes };
+    pub fn open_key(
+        &self,
+        caller: &Caller,
+        root: Option<Handle>,
+        name: &str,
+        opts: &OpenOptions,
+    ) -> Result<Handle, NtStatus> {
+        if self.unfiltered() {
+            return self.open_key_unfiltered(caller, root, name, opts);
+        }
+        let fields = CreateOptions {
+            desired_access: opts.desired_access,
+            options: opts.options,
+            class: None,
+            attributes: opts.attributes,
+        };
         let info = self.create_info(caller, root, name, &fields)?;
         let mut op = Operation::OpenKey(info);
         let outcome = self.dispatch(caller, &mut op, |op| {
+            // Invariant: `op` is the `Operation::OpenKey` built just above.
             let info = op.create_info().expect("open carries create info");
             let mut st = self.inner.state.lock();
             let r = (|| {
                 let root_key = live_key(&st, info.root_object)?;
-                let comps: Vec<&str> = split_path(&info.remaining_name).map_err(|e| e.status())?;
                 let open_link = info.options & REG_OPTION_OPEN_LINK != 0 || info.attributes & OBJ_OPENLINK != 0;
-                let key = walk(&st.tree, root_key, &comps, open_link, 0)?;
+                let key = resolve(&st.tree, root_key, &info.remaining_name, open_link)?;
                 let granted = check_access(&st.tree, key, caller, info.attributes, info.desired_access)?;
                 let object = Self::new_object(&mut st, key);
                 info.granted_access = granted;
@@ -251,10 +362,17 @@ impl Registry {
 
     /// `NtCreateKey`: creates the last component of `name` (its parent must exist) or opens
     /// it if it exists, reporting which.
-    pub fn create_key(&self, caller: &Caller, root: Option<Handle>, name: &str, opts: &CreateOptions) -> Result<(Handle, Disposition), NtStatus> {
+    pub fn create_key(
+        &self,
+        caller: &Caller,
+        root: Option<Handle>,
+        name: &str,
+        opts: &CreateOptions,
+    ) -> Result<(Handle, Disposition), NtStatus> {
         let info = self.create_info(caller, root, name, opts)?;
         let mut op = Operation::CreateKey(info);
         let outcome = self.dispatch(caller, &mut op, |op| {
+            // Invariant: `op` is the `Operation::CreateKey` built just above.
             let info = op.create_info().expect("create carries create info");
             let mut fired = Fired::new();
             let mut st = self.inner.state.lock();
@@ -268,7 +386,13 @@ impl Registry {
         self.finish_open(outcome.status, info).map(|h| (h, disposition))
     }
 
-    fn perform_create(st: &mut State, caller: &Caller, info: &mut CreateKeyInfo, now: u64, fired: &mut Fired) -> Result<ObjectId, NtStatus> {
+    fn perform_create(
+        st: &mut State,
+        caller: &Caller,
+        info: &mut CreateKeyInfo,
+        now: u64,
+        fired: &mut Fired,
+    ) -> Result<ObjectId, NtStatus> {
         let root_key = live_key(st, info.root_object)?;
         let comps: Vec<&str> = split_path(&info.remaining_name).map_err(|e| e.status())?;
         let open_link = info.options & REG_OPTION_OPEN_LINK != 0 || info.attributes & OBJ_OPENLINK != 0;
@@ -291,7 +415,8 @@ impl Registry {
                             return Err(NtStatus::STATUS_NAME_TOO_LONG);
                         }
                         let checked = caller.mode == Mode::User || info.attributes & OBJ_FORCE_ACCESS_CHECK != 0;
-                        if checked && !caller.token.system && st.tree.node(parent).system_only & KEY_CREATE_SUB_KEY != 0 {
+                        if checked && !caller.token.system && st.tree.node(parent).system_only & KEY_CREATE_SUB_KEY != 0
+                        {
                             return Err(NtStatus::STATUS_ACCESS_DENIED);
                         }
                         let volatile = info.options & REG_OPTION_VOLATILE != 0;
@@ -330,7 +455,13 @@ impl Registry {
 
     /// `RegCreateKeyEx`: creates every missing level of a relative or absolute path, one level
     /// at a time (so filters see each level's create relative to the previous one).
-    pub fn create_key_path(&self, caller: &Caller, root: Option<Handle>, name: &str, opts: &CreateOptions) -> Result<(Handle, Disposition), NtStatus> {
+    pub fn create_key_path(
+        &self,
+        caller: &Caller,
+        root: Option<Handle>,
+        name: &str,
+        opts: &CreateOptions,
+    ) -> Result<(Handle, Disposition), NtStatus> {
         let relative = match root {
             Some(_) => name.to_owned(),
             None => self.root_and_remaining(None, name)?.1,
@@ -366,13 +497,23 @@ impl Registry {
     /// `STATUS_NOTIFY_CLEANUP`.
     pub fn close_key(&self, caller: &Caller, handle: Handle) -> Result<(), NtStatus> {
         let mut fired = Fired::new();
+        let unfiltered = self.unfiltered();
         let (object, last) = {
             let mut st = self.inner.state.lock();
             let h = st.handles.remove(handle.0).ok_or(NtStatus::STATUS_INVALID_HANDLE)?;
             st.cancel_watches(handle, &mut fired);
             let obj = st.objects.get_mut(h.object.0).ok_or(NtStatus::STATUS_INVALID_HANDLE)?;
             obj.handles = obj.handles.saturating_sub(1);
-            (h.object, obj.handles == 0 && !obj.permanent)
+            let last = obj.handles == 0 && !obj.permanent;
+            if last && unfiltered && obj.refs == 0 && self.inner.contexts_in_use.load(Ordering::Relaxed) == 0 {
+                // No callback to tell and no context to clean up: the dispatch below would
+                // only come back to remove the object, so remove it now.
+                st.objects.remove(h.object.0);
+                drop(st);
+                deliver(fired);
+                return Ok(());
+            }
+            (h.object, last)
         };
         deliver(fired);
         if !last {
@@ -413,7 +554,12 @@ impl Registry {
 
     /// Sends `RegNtCallbackObjectContextCleanup` for contexts already taken off `object` (and
     /// already subtracted from `contexts_in_use`).
-    pub(crate) fn send_cleanups(&self, caller: &Caller, object: ObjectId, contexts: Vec<(super::Cookie, super::ObjectContext)>) {
+    pub(crate) fn send_cleanups(
+        &self,
+        caller: &Caller,
+        object: ObjectId,
+        contexts: Vec<(super::Cookie, super::ObjectContext)>,
+    ) {
         let list = self.inner.callbacks.read().clone();
         for (cookie, object_context) in contexts {
             if let Some(entry) = list.iter().find(|e| e.cookie == cookie) {
@@ -475,7 +621,12 @@ impl Registry {
             let r = (|| {
                 check_value_name(value_name).map_err(|e| e.status())?;
                 let key = live_key(&st, object)?;
-                persist(&mut st, key, |path| Mutation::SetValue { path, name: value_name.clone(), value: value.clone(), time: now })?;
+                persist(&mut st, key, |path| Mutation::SetValue {
+                    path,
+                    name: value_name.clone(),
+                    value: value.clone(),
+                    time: now,
+                })?;
                 st.tree.set_value(key, value_name, value.clone(), now);
                 st.fire(key, REG_NOTIFY_CHANGE_LAST_SET, &mut fired);
                 Ok(())
@@ -516,14 +667,20 @@ impl Registry {
 
     /// `NtQueryValueKey` (needs `KEY_QUERY_VALUE`).
     pub fn query_value(&self, caller: &Caller, handle: Handle, name: &str) -> Result<Value, NtStatus> {
+        if self.unfiltered() {
+            // As below with no callback: one critical section, no copy of the name.
+            let st = self.inner.state.lock();
+            let object = Self::handle_object_in(&st, handle, KEY_QUERY_VALUE)?;
+            let key = live_key(&st, object)?;
+            return st.tree.value(key, name).cloned().ok_or(NtStatus::STATUS_OBJECT_NAME_NOT_FOUND);
+        }
         let object = self.handle_object_with(handle, KEY_QUERY_VALUE)?;
         let mut op = Operation::QueryValueKey { object, value_name: name.to_owned(), result: None };
         let outcome = self.dispatch(caller, &mut op, |op| {
             let Operation::QueryValueKey { value_name, result, .. } = op else { unreachable!() };
             let st = self.inner.state.lock();
-            let r = live_key(&st, object).and_then(|key| {
-                st.tree.value(key, value_name).cloned().ok_or(NtStatus::STATUS_OBJECT_NAME_NOT_FOUND)
-            });
+            let r = live_key(&st, object)
+                .and_then(|key| st.tree.value(key, value_name).cloned().ok_or(NtStatus::STATUS_OBJECT_NAME_NOT_FOUND));
             let status = status_ref(&r);
             *result = r.ok();
             (status, Some(object))

@@ -1,9 +1,9 @@
 //! Change notification (`NtNotifyChangeKey`): one-shot watches on a key or its subtree.
 
 use super::{Caller, Handle, Registry, State};
+use crate::NtStatus;
 use crate::access::KEY_NOTIFY;
 use crate::tree::KeyId;
-use crate::NtStatus;
 use std::sync::Arc;
 
 /// A pending change notification.
@@ -33,6 +33,7 @@ impl State {
         let ids: Vec<u64> = self.watches.iter().filter(|(_, w)| w.completed.is_none()).map(|(id, _)| id).collect();
         for id in ids {
             let hit = {
+                // Invariant: `id` was collected from `self.watches` above, under the same `&mut self`.
                 let w = self.watches.get(id).expect("listed above");
                 w.filter & kind != 0 && (w.key == key || (w.subtree && self.tree.is_within(key, w.key)))
             };

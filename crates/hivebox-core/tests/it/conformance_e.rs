@@ -354,7 +354,10 @@ fn e8_fractional_altitudes() {
     ] {
         cookies.push(env.reg.register(alt, monitor(name, &t)).unwrap());
     }
-    assert_eq!(env.reg.register("380000.30", monitor("dup", &t)), Err(NtStatus::STATUS_FLT_INSTANCE_ALTITUDE_COLLISION));
+    assert_eq!(
+        env.reg.register("380000.30", monitor("dup", &t)),
+        Err(NtStatus::STATUS_FLT_INSTANCE_ALTITUDE_COLLISION)
+    );
     assert_eq!(env.reg.register("1e5", monitor("bad", &t)), Err(NtStatus::STATUS_INVALID_PARAMETER));
     env.set(VALUE).unwrap();
     let order: Vec<&str> = t.lock().unwrap().iter().filter(|e| e.class.is_pre()).map(|e| e.filter).collect();
@@ -461,7 +464,12 @@ fn e10_bypass_with_maximum_allowed() {
                 let (_, root) = cx.key_object_id(info.root_object).unwrap();
                 let h = cx
                     .registry()
-                    .open_key(&cx.nested(), None, &format!("{root}\\{MODIFIED_KEY}"), &OpenOptions::access(info.desired_access))
+                    .open_key(
+                        &cx.nested(),
+                        None,
+                        &format!("{root}\\{MODIFIED_KEY}"),
+                        &OpenOptions::access(info.desired_access),
+                    )
                     .unwrap();
                 let (object, granted) = into_result_object(cx, h);
                 info.result_object = Some(object);
@@ -531,7 +539,8 @@ fn redirector(by_name: Arc<AtomicUsize>, by_context: Arc<AtomicUsize>) -> Arc<dy
                 Err(e) => return e,
             }
         } else {
-            let opts = OpenOptions { desired_access: info.desired_access, options: info.options, attributes: info.attributes };
+            let opts =
+                OpenOptions { desired_access: info.desired_access, options: info.options, attributes: info.attributes };
             match registry.open_key(&cx.nested(), None, &target, &opts) {
                 Ok(h) => h,
                 Err(e) => return e,
@@ -554,7 +563,10 @@ fn e11_redirected_multi_level_create() {
     let cookie = env.reg.register(LOW, redirector(by_name.clone(), by_context.clone())).unwrap();
 
     // Relative to the root handle: Redirected\Level1\Level2 (three levels).
-    let (h, d) = env.reg.create_key_path(&env.me, Some(env.root), r"Redirected\Level1\Level2", &CreateOptions::default()).unwrap();
+    let (h, d) = env
+        .reg
+        .create_key_path(&env.me, Some(env.root), r"Redirected\Level1\Level2", &CreateOptions::default())
+        .unwrap();
     assert_eq!(d, Disposition::CreatedNewKey);
     assert_eq!(env.name_of(h), format!(r"{PRIVATE}\Level1\Level2"));
     assert_eq!((by_name.load(Ordering::SeqCst), by_context.load(Ordering::SeqCst)), (1, 2));
@@ -714,5 +726,8 @@ fn e13_insufficient_resources_in_pre_phase() {
     reg.unregister(high).unwrap();
     reg.unregister(mid).unwrap();
     assert_eq!(reg.query_value(&me, root, VALUE), Ok(Value::dword(2)));
-    assert_eq!(reg.open_key(&me, Some(root), KEY, &OpenOptions::default()).err(), Some(NtStatus::STATUS_OBJECT_NAME_NOT_FOUND));
+    assert_eq!(
+        reg.open_key(&me, Some(root), KEY, &OpenOptions::default()).err(),
+        Some(NtStatus::STATUS_OBJECT_NAME_NOT_FOUND)
+    );
 }

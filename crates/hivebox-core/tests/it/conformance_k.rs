@@ -188,7 +188,12 @@ fn k4_post_notification_override_error() {
                 let (_, root) = cx.key_object_id(info.root_object).unwrap();
                 let h = cx
                     .registry()
-                    .open_key(&cx.nested(), None, &format!("{root}\\{MODIFIED_KEY}"), &OpenOptions::access(info.desired_access))
+                    .open_key(
+                        &cx.nested(),
+                        None,
+                        &format!("{root}\\{MODIFIED_KEY}"),
+                        &OpenOptions::access(info.desired_access),
+                    )
                     .unwrap();
                 let (object, granted) = into_result_object(cx, h);
                 info.result_object = Some(object);
@@ -324,8 +329,12 @@ fn k9_set_call_context() {
                         pre.call_context = Some(Box::new(0x5EED_u64 + class as u64));
                     }
                     (RegNtPostCreateKeyEx | RegNtPostSetValueKey, Argument::Post(post)) => {
-                        let pre_class = if class == RegNtPostCreateKeyEx { RegNtPreCreateKeyEx } else { RegNtPreSetValueKey } as u64;
-                        if post.call_context.as_ref().and_then(|c| c.downcast_ref::<u64>()) == Some(&(0x5EED + pre_class)) {
+                        let pre_class =
+                            if class == RegNtPostCreateKeyEx { RegNtPreCreateKeyEx } else { RegNtPreSetValueKey }
+                                as u64;
+                        if post.call_context.as_ref().and_then(|c| c.downcast_ref::<u64>())
+                            == Some(&(0x5EED + pre_class))
+                        {
                             m.fetch_add(1, Ordering::SeqCst);
                         }
                     }
@@ -435,7 +444,8 @@ fn k11_create_open_v1() {
         )
         .unwrap();
 
-    let opts = OpenOptions { desired_access: DELETE, options: 0, attributes: OBJ_CASE_INSENSITIVE | OBJ_FORCE_ACCESS_CHECK };
+    let opts =
+        OpenOptions { desired_access: DELETE, options: 0, attributes: OBJ_CASE_INSENSITIVE | OBJ_FORCE_ACCESS_CHECK };
     assert_eq!(env.reg.open_key(&env.me, None, target, &opts).err(), Some(NtStatus::STATUS_ACCESS_DENIED));
     env.reg.unregister(cookie).unwrap();
     assert_eq!(*results.lock().unwrap(), [(Some(NtStatus::STATUS_ACCESS_DENIED), true)]);

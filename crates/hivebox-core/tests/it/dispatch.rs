@@ -53,7 +53,12 @@ fn context_on_an_object_dropped_without_a_handle_is_cleaned_up() {
 
     assert_eq!(env.create(KEY).err(), Some(NtStatus::STATUS_ACCESS_DENIED));
     let cleanups = |t: &Trace| {
-        t.lock().unwrap().iter().filter(|e| e.class == RegNtCallbackObjectContextCleanup).map(|e| e.filter).collect::<Vec<_>>()
+        t.lock()
+            .unwrap()
+            .iter()
+            .filter(|e| e.class == RegNtCallbackObjectContextCleanup)
+            .map(|e| e.filter)
+            .collect::<Vec<_>>()
     };
     assert_eq!(cleanups(&t), ["low"], "the context is released with its object");
     env.reg.unregister(high).unwrap();

@@ -12,3 +12,4 @@ mod conformance_k;
 mod dispatch;
 mod model;
 mod ops;
+mod unfiltered;

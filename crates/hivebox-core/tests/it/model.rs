@@ -18,8 +18,8 @@ use hivebox_core::{
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 const PARENT: &str = r"\REGISTRY\MACHINE\SOFTWARE";
 const ROOT_NAME: &str = "ModelRoot";
@@ -229,7 +229,13 @@ impl Model {
         }
     }
 
-    fn create_path(&mut self, base: &MHandle, path: &[&str], volatile: bool, now: u64) -> Result<(MHandle, Disposition), NtStatus> {
+    fn create_path(
+        &mut self,
+        base: &MHandle,
+        path: &[&str],
+        volatile: bool,
+        now: u64,
+    ) -> Result<(MHandle, Disposition), NtStatus> {
         let mut cur = self.path_of(base.id).ok_or(NtStatus::STATUS_KEY_DELETED)?;
         let mut disposition = Disposition::OpenedExistingKey;
         for comp in path {
@@ -289,7 +295,8 @@ impl Model {
     fn delete_value(&mut self, h: &MHandle, name: &str, now: u64) -> Res {
         let path = self.key_for(h, KEY_SET_VALUE)?;
         let key = self.keys.get_mut(&path).expect("live");
-        let pos = key.values.iter().position(|(n, _)| up(n) == up(name)).ok_or(NtStatus::STATUS_OBJECT_NAME_NOT_FOUND)?;
+        let pos =
+            key.values.iter().position(|(n, _)| up(n) == up(name)).ok_or(NtStatus::STATUS_OBJECT_NAME_NOT_FOUND)?;
         key.values.remove(pos);
         key.last_write = now;
         Ok(Obs::Done)
@@ -324,12 +331,8 @@ impl Model {
                 if new_path != path && self.keys.contains_key(&new_path) {
                     return Err(NtStatus::STATUS_OBJECT_NAME_COLLISION);
                 }
-                let moved: Vec<String> = self
-                    .keys
-                    .keys()
-                    .filter(|k| **k == path || k.starts_with(&format!("{path}\\")))
-                    .cloned()
-                    .collect();
+                let moved: Vec<String> =
+                    self.keys.keys().filter(|k| **k == path || k.starts_with(&format!("{path}\\"))).cloned().collect();
                 for old in moved {
                     let key = self.keys.remove(&old).expect("listed");
                     self.keys.insert(format!("{new_path}{}", &old[path.len()..]), key);

@@ -254,7 +254,8 @@ fn many_values_stay_case_insensitive() {
         let got = env.reg.query_value(&env.me, env.root, &format!("Value{i}")).ok();
         assert_eq!(got, (i % 2 == 1).then(|| Value::dword(i)), "Value{i}");
     }
-    let names: Vec<String> = (0..).map_while(|i| env.reg.enumerate_value(&env.me, env.root, i).ok()).map(|v| v.0).collect();
+    let names: Vec<String> =
+        (0..).map_while(|i| env.reg.enumerate_value(&env.me, env.root, i).ok()).map(|v| v.0).collect();
     assert_eq!(names, (0..40).filter(|i| i % 2 == 1).map(|i| format!("Value{i}")).collect::<Vec<_>>());
 }
 
@@ -264,7 +265,10 @@ fn query_key_counts_and_lengths() {
     let (h, _) = env.create("Info").unwrap();
     let info = env.reg.query_key(&env.me, h).unwrap();
     assert_eq!((info.name.as_str(), info.subkeys, info.values), ("Info", 0, 0));
-    assert_eq!((info.max_subkey_name_len, info.max_class_len, info.max_value_name_len, info.max_value_data_len), (0, 0, 0, 0));
+    assert_eq!(
+        (info.max_subkey_name_len, info.max_class_len, info.max_value_name_len, info.max_value_data_len),
+        (0, 0, 0, 0)
+    );
 
     let with_class = CreateOptions { class: Some("MyClass".into()), ..CreateOptions::default() };
     let (a, _) = env.reg.create_key(&env.me, Some(h), "Short", &with_class).unwrap();
@@ -325,7 +329,8 @@ fn rename_keeps_the_key() {
     }
     // Hive roots cannot be renamed.
     let system = Caller::system();
-    let sw = env.reg.open_key(&system, None, r"\REGISTRY\MACHINE\SOFTWARE", &OpenOptions::access(KEY_ALL_ACCESS)).unwrap();
+    let sw =
+        env.reg.open_key(&system, None, r"\REGISTRY\MACHINE\SOFTWARE", &OpenOptions::access(KEY_ALL_ACCESS)).unwrap();
     assert_eq!(env.reg.rename_key(&system, sw, "SOFT"), Err(NtStatus::STATUS_ACCESS_DENIED));
     env.reg.close_key(&system, sw).unwrap();
 }
@@ -352,7 +357,8 @@ fn volatile_keys() {
     assert!(root_image.subkeys.iter().any(|k| k.name == "Stable"));
     assert!(!root_image.subkeys.iter().any(|k| k.name == "Vol"), "volatile keys are not persisted");
     assert!(find_in_image(&image, &["MACHINE", "HARDWARE"]).is_none(), "HARDWARE is volatile");
-    let hw = env.reg.open_key(&env.me, None, r"\REGISTRY\MACHINE\HARDWARE\DESCRIPTION", &OpenOptions::default()).unwrap();
+    let hw =
+        env.reg.open_key(&env.me, None, r"\REGISTRY\MACHINE\HARDWARE\DESCRIPTION", &OpenOptions::default()).unwrap();
     assert!(env.reg.query_key(&env.me, hw).unwrap().volatile);
     for h in [v, vc, stable, again, hw] {
         env.close(h);
@@ -382,7 +388,10 @@ fn symbolic_links() {
     assert_eq!(env.name_of(link), r"\REGISTRY\MACHINE\SYSTEM\CurrentControlSet");
     env.close(link);
     // Without the option the link's own name resolves to the target.
-    let followed = env.reg.open_key(&env.me, None, r"\REGISTRY\MACHINE\SYSTEM\currentcontrolset", &OpenOptions::default()).unwrap();
+    let followed = env
+        .reg
+        .open_key(&env.me, None, r"\REGISTRY\MACHINE\SYSTEM\currentcontrolset", &OpenOptions::default())
+        .unwrap();
     assert_eq!(env.name_of(followed), r"\REGISTRY\MACHINE\SYSTEM\ControlSet001");
     env.close(followed);
 
@@ -390,7 +399,12 @@ fn symbolic_links() {
     let system = Caller::system();
     let (h, d) = env
         .reg
-        .create_key(&system, None, r"\REGISTRY\MACHINE\SYSTEM\CurrentControlSet\Services\hivebox", &CreateOptions::default())
+        .create_key(
+            &system,
+            None,
+            r"\REGISTRY\MACHINE\SYSTEM\CurrentControlSet\Services\hivebox",
+            &CreateOptions::default(),
+        )
         .unwrap();
     assert_eq!(d, Disposition::CreatedNewKey);
     assert_eq!(env.reg.query_key_name(&system, h).unwrap(), r"\REGISTRY\MACHINE\SYSTEM\ControlSet001\Services\hivebox");
@@ -447,10 +461,7 @@ fn change_notification_on_values() {
     env.reg.delete_value(&env.me, h, "v").unwrap();
     assert_eq!(status(&env, w), Some(NtStatus::STATUS_SUCCESS));
 
-    assert_eq!(
-        env.reg.notify_change_key(&env.me, h, false, 0, None).err(),
-        Some(NtStatus::STATUS_INVALID_PARAMETER)
-    );
+    assert_eq!(env.reg.notify_change_key(&env.me, h, false, 0, None).err(), Some(NtStatus::STATUS_INVALID_PARAMETER));
     assert_eq!(
         env.reg.notify_change_key(&env.me, h, false, 0x100, None).err(),
         Some(NtStatus::STATUS_INVALID_PARAMETER)

@@ -27,9 +27,7 @@ fn crash_child_body() {
     let home = open_home(Path::new(&home), Arc::new(SystemClock), true).unwrap();
     let reg = &home.registry;
     let me = Caller::system();
-    let (key, _) = reg
-        .create_key_path(&me, None, BASE, &CreateOptions::default())
-        .unwrap();
+    let (key, _) = reg.create_key_path(&me, None, BASE, &CreateOptions::default()).unwrap();
     let mut out = std::io::stdout().lock();
     let started = Instant::now();
     // Bounded, so that a parent that fails to kill it cannot leave it running for long.
@@ -49,12 +47,7 @@ fn crash_child_body() {
 
 fn run_and_kill(home: &Path, round: u32, kill_after: usize) -> Vec<(String, u64)> {
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "crash::crash_child_body",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args(["crash::crash_child_body", "--exact", "--nocapture", "--test-threads=1"])
         .env(CHILD_HOME, home)
         .env(CHILD_ROUND, round.to_string())
         .stdout(Stdio::piped())
@@ -78,15 +71,8 @@ fn run_and_kill(home: &Path, round: u32, kill_after: usize) -> Vec<(String, u64)
         }
     }
     let status = child.wait().unwrap();
-    assert!(
-        killed,
-        "the child stopped after {} acknowledgements, before the kill: {status}",
-        acked.len()
-    );
-    assert!(
-        status.code().is_none(),
-        "the child was killed by a signal: {status}"
-    );
+    assert!(killed, "the child stopped after {} acknowledgements, before the kill: {status}", acked.len());
+    assert!(status.code().is_none(), "the child was killed by a signal: {status}");
     acked
 }
 
@@ -98,17 +84,10 @@ fn killed_writer_keeps_every_acknowledged_value() {
         all.extend(run_and_kill(dir.path(), round, kill_after));
         let h = reopen(dir.path());
         let me = Caller::system();
-        let key = h
-            .registry
-            .open_key(&me, None, BASE, &Default::default())
-            .unwrap();
+        let key = h.registry.open_key(&me, None, BASE, &Default::default()).unwrap();
         for (name, n) in &all {
             let got = h.registry.query_value(&me, key, name);
-            assert_eq!(
-                got,
-                Ok(Value::qword(*n)),
-                "acknowledged value {name} after round {round}"
-            );
+            assert_eq!(got, Ok(Value::qword(*n)), "acknowledged value {name} after round {round}");
         }
         h.registry.close_key(&me, key).unwrap();
     }

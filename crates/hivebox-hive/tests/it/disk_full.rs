@@ -57,11 +57,7 @@ fn full_device_refuses_the_change_and_damages_nothing() {
         let (name, status) = refused.expect("1 MiB must fill up within 100 chunks of 48 KiB");
         assert_eq!(status, NtStatus::STATUS_DISK_FULL);
         assert!(stored.len() >= 5, "only {} chunks fit", stored.len());
-        assert_eq!(
-            get(&h.registry, BASE, &name),
-            None,
-            "a refused change is not applied"
-        );
+        assert_eq!(get(&h.registry, BASE, &name), None, "a refused change is not applied");
         // Smaller changes are refused or stored, never half-stored; a checkpoint cannot fit.
         assert_eq!(flush(&h.registry, BASE), Err(NtStatus::STATUS_DISK_FULL));
         // The registry still works for whatever fits.
@@ -72,17 +68,10 @@ fn full_device_refuses_the_change_and_damages_nothing() {
     }
     let wal_len = std::fs::metadata(wal_path(&home)).unwrap().len();
     let h = reopen(&home);
-    assert_eq!(
-        h.recovery().torn_tail,
-        None,
-        "a refused append leaves no partial record"
-    );
+    assert_eq!(h.recovery().torn_tail, None, "a refused append leaves no partial record");
     assert_eq!(std::fs::metadata(wal_path(&home)).unwrap().len(), wal_len);
     for name in &stored {
-        assert!(
-            get(&h.registry, BASE, name).is_some(),
-            "acknowledged value {name} is missing"
-        );
+        assert!(get(&h.registry, BASE, name).is_some(), "acknowledged value {name} is missing");
     }
     assert_eq!(get(&h.registry, BASE, "chunk0"), Some(chunk));
     drop(h);

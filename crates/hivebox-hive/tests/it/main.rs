@@ -7,9 +7,7 @@ mod lock;
 mod model;
 mod recovery;
 
-use hivebox_core::{
-    Caller, CreateOptions, KeyImage, ManualClock, NtStatus, OpenOptions, Registry, Value,
-};
+use hivebox_core::{Caller, CreateOptions, KeyImage, ManualClock, NtStatus, OpenOptions, Registry, Value};
 use hivebox_hive::{Home, StoreError, open_home};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -64,9 +62,7 @@ pub fn set(reg: &Registry, path: &str, name: &str, value: Value) -> Result<(), N
 /// The value `name` of the key at `path`, if both exist.
 pub fn get(reg: &Registry, path: &str, name: &str) -> Option<Value> {
     let me = Caller::system();
-    let key = reg
-        .open_key(&me, None, path, &OpenOptions::default())
-        .ok()?;
+    let key = reg.open_key(&me, None, path, &OpenOptions::default()).ok()?;
     let v = reg.query_value(&me, key, name).ok();
     let _ = reg.close_key(&me, key);
     v

@@ -14,32 +14,12 @@ const VALUE_NAMES: [&str; 4] = ["", "x", "X", "y"];
 
 #[derive(Debug, Clone)]
 enum Op {
-    Create {
-        path: Vec<usize>,
-        class: Option<String>,
-        volatile: bool,
-    },
-    SetValue {
-        path: Vec<usize>,
-        name: usize,
-        ty: u32,
-        data: Vec<u8>,
-    },
-    DeleteValue {
-        path: Vec<usize>,
-        name: usize,
-    },
-    DeleteKey {
-        path: Vec<usize>,
-    },
-    Rename {
-        path: Vec<usize>,
-        to: usize,
-    },
-    SetLastWrite {
-        path: Vec<usize>,
-        time: u64,
-    },
+    Create { path: Vec<usize>, class: Option<String>, volatile: bool },
+    SetValue { path: Vec<usize>, name: usize, ty: u32, data: Vec<u8> },
+    DeleteValue { path: Vec<usize>, name: usize },
+    DeleteKey { path: Vec<usize> },
+    Rename { path: Vec<usize>, to: usize },
+    SetLastWrite { path: Vec<usize>, time: u64 },
     Flush,
     Reopen,
 }
@@ -80,12 +60,8 @@ fn key_path(path: &[usize]) -> String {
 /// changes nothing, so they need no checking here.
 fn with_key(reg: &Registry, path: &[usize], f: impl FnOnce(&Caller, Handle)) {
     let me = Caller::system();
-    if let Ok(h) = reg.open_key(
-        &me,
-        None,
-        &key_path(path),
-        &OpenOptions::access(hivebox_core::access::KEY_ALL_ACCESS),
-    ) {
+    if let Ok(h) = reg.open_key(&me, None, &key_path(path), &OpenOptions::access(hivebox_core::access::KEY_ALL_ACCESS))
+    {
         f(&me, h);
         let _ = reg.close_key(&me, h);
     }
@@ -94,11 +70,7 @@ fn with_key(reg: &Registry, path: &[usize], f: impl FnOnce(&Caller, Handle)) {
 fn apply(reg: &Registry, op: &Op) {
     let me = Caller::system();
     match op {
-        Op::Create {
-            path,
-            class,
-            volatile,
-        } => {
+        Op::Create { path, class, volatile } => {
             let opts = CreateOptions {
                 class: class.clone(),
                 options: if *volatile { REG_OPTION_VOLATILE } else { 0 },
@@ -108,18 +80,8 @@ fn apply(reg: &Registry, op: &Op) {
                 let _ = reg.close_key(&me, h);
             }
         }
-        Op::SetValue {
-            path,
-            name,
-            ty,
-            data,
-        } => with_key(reg, path, |me, h| {
-            let _ = reg.set_value(
-                me,
-                h,
-                VALUE_NAMES[*name],
-                Value::new(ValueType(*ty), data.clone()),
-            );
+        Op::SetValue { path, name, ty, data } => with_key(reg, path, |me, h| {
+            let _ = reg.set_value(me, h, VALUE_NAMES[*name], Value::new(ValueType(*ty), data.clone()));
         }),
         Op::DeleteValue { path, name } => with_key(reg, path, |me, h| {
             let _ = reg.delete_value(me, h, VALUE_NAMES[*name]);
@@ -134,9 +96,7 @@ fn apply(reg: &Registry, op: &Op) {
             let _ = reg.set_last_write_time(me, h, *time);
         }),
         Op::Flush => {
-            let h = reg
-                .open_key(&me, None, BASE, &OpenOptions::default())
-                .unwrap();
+            let h = reg.open_key(&me, None, BASE, &OpenOptions::default()).unwrap();
             reg.flush_key(&me, h).unwrap();
             reg.close_key(&me, h).unwrap();
         }
@@ -148,10 +108,7 @@ fn run(home: &Path, ops: &[Op]) -> Result<(), TestCaseError> {
     let mut h = reopen(home);
     {
         let me = Caller::system();
-        let (k, _) = h
-            .registry
-            .create_key_path(&me, None, BASE, &CreateOptions::default())
-            .unwrap();
+        let (k, _) = h.registry.create_key_path(&me, None, BASE, &CreateOptions::default()).unwrap();
         h.registry.close_key(&me, k).unwrap();
     }
     for op in ops {
@@ -159,11 +116,7 @@ fn run(home: &Path, ops: &[Op]) -> Result<(), TestCaseError> {
             let before = comparable(h.registry.image());
             drop(h);
             h = reopen(home);
-            prop_assert_eq!(
-                comparable(h.registry.image()),
-                before,
-                "after a reopen mid-sequence"
-            );
+            prop_assert_eq!(comparable(h.registry.image()), before, "after a reopen mid-sequence");
         } else {
             apply(&h.registry, op);
         }

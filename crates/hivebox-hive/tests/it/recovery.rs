@@ -1,9 +1,6 @@
 //! Recovery: durability without flush, torn tails, corruption, checkpoints.
 
-use crate::{
-    BASE, comparable, flush, get, hives, open, record, record_offsets, reopen, set, snapshot_path,
-    wal_path,
-};
+use crate::{BASE, comparable, flush, get, hives, open, record, record_offsets, reopen, set, snapshot_path, wal_path};
 use hivebox_core::{Mutation, Value};
 use hivebox_hive::{CHECKPOINT_AT_OPEN, StoreError, codec};
 use std::fs::{self, OpenOptions};
@@ -17,12 +14,7 @@ fn three_values(home: &std::path::Path) {
 }
 
 fn append_to_wal(home: &std::path::Path, bytes: &[u8]) {
-    OpenOptions::new()
-        .append(true)
-        .open(wal_path(home))
-        .unwrap()
-        .write_all(bytes)
-        .unwrap();
+    OpenOptions::new().append(true).open(wal_path(home)).unwrap().write_all(bytes).unwrap();
 }
 
 #[test]
@@ -32,11 +24,7 @@ fn first_open_creates_a_fresh_registry() {
     assert!(h.recovery().created);
     assert_eq!(h.path(), dir.path());
     assert!(snapshot_path(dir.path()).exists() && wal_path(dir.path()).exists());
-    let product = get(
-        &h.registry,
-        r"\REGISTRY\MACHINE\SOFTWARE\Microsoft\Windows NT\CurrentVersion",
-        "ProductName",
-    );
+    let product = get(&h.registry, r"\REGISTRY\MACHINE\SOFTWARE\Microsoft\Windows NT\CurrentVersion", "ProductName");
     assert_eq!(product, Some(Value::sz("hivebox")));
     let image = comparable(h.registry.image());
     drop(h);
@@ -63,11 +51,7 @@ fn flush_checkpoints_and_empties_the_log() {
     let h = reopen(dir.path());
     set(&h.registry, BASE, "a", Value::dword(1)).unwrap();
     flush(&h.registry, BASE).unwrap();
-    assert_eq!(
-        fs::metadata(wal_path(dir.path())).unwrap().len(),
-        24,
-        "only the log header is left"
-    );
+    assert_eq!(fs::metadata(wal_path(dir.path())).unwrap().len(), 24, "only the log header is left");
     set(&h.registry, BASE, "b", Value::dword(2)).unwrap();
     let image = comparable(h.registry.image());
     drop(h);
@@ -85,10 +69,7 @@ fn torn_tail_of_garbage_is_cut_off() {
     let h = reopen(dir.path());
     assert_eq!(h.recovery().torn_tail.as_ref().map(|t| t.0), Some(good_len));
     for i in 0..3u32 {
-        assert_eq!(
-            get(&h.registry, BASE, &format!("v{i}")),
-            Some(Value::dword(i))
-        );
+        assert_eq!(get(&h.registry, BASE, &format!("v{i}")), Some(Value::dword(i)));
     }
     assert_eq!(fs::metadata(wal_path(dir.path())).unwrap().len(), good_len);
     // The log goes on from the cut.
@@ -108,11 +89,7 @@ fn every_prefix_of_a_last_record_is_a_torn_tail() {
     for cut in last..wal.len() {
         fs::write(wal_path(dir.path()), &wal[..cut]).unwrap();
         let h = reopen(dir.path());
-        assert_eq!(
-            get(&h.registry, BASE, "v1"),
-            Some(Value::dword(1)),
-            "cut at {cut}"
-        );
+        assert_eq!(get(&h.registry, BASE, "v1"), Some(Value::dword(1)), "cut at {cut}");
         assert_eq!(get(&h.registry, BASE, "v2"), None, "cut at {cut}");
     }
     // A complete last record whose checksum fails is torn too.
@@ -120,10 +97,7 @@ fn every_prefix_of_a_last_record_is_a_torn_tail() {
     *damaged.last_mut().unwrap() ^= 1;
     fs::write(wal_path(dir.path()), &damaged).unwrap();
     let h = reopen(dir.path());
-    assert_eq!(
-        h.recovery().torn_tail.as_ref().map(|t| t.0),
-        Some(last as u64)
-    );
+    assert_eq!(h.recovery().torn_tail.as_ref().map(|t| t.0), Some(last as u64));
     assert_eq!(get(&h.registry, BASE, "v2"), None);
 }
 
@@ -137,38 +111,20 @@ fn corrupt_snapshot_is_an_error_naming_the_file() {
     bytes[middle] ^= 0x40;
     fs::write(&path, &bytes).unwrap();
     let err = open(dir.path()).unwrap_err();
-    let StoreError::Corrupt {
-        path: named,
-        offset,
-        ..
-    } = &err
-    else {
-        panic!("{err}")
-    };
+    let StoreError::Corrupt { path: named, offset, .. } = &err else { panic!("{err}") };
     assert_eq!(named, &path);
     assert_eq!(*offset, 12, "the checksum field");
     let msg = err.to_string();
-    assert!(
-        msg.contains("registry.snapshot is corrupt at byte 12: checksum"),
-        "{msg}"
-    );
+    assert!(msg.contains("registry.snapshot is corrupt at byte 12: checksum"), "{msg}");
     // Still an error on the next try: the store is never started afresh.
     assert!(matches!(open(dir.path()), Err(StoreError::Corrupt { .. })));
     // A damaged magic or a truncated file are errors too.
     bytes[middle] ^= 0x40;
     bytes[0] = b'X';
     fs::write(&path, &bytes).unwrap();
-    assert!(
-        open(dir.path())
-            .unwrap_err()
-            .to_string()
-            .contains("corrupt at byte 0: bad magic")
-    );
+    assert!(open(dir.path()).unwrap_err().to_string().contains("corrupt at byte 0: bad magic"));
     fs::write(&path, &bytes[..10]).unwrap();
-    assert!(matches!(
-        open(dir.path()),
-        Err(StoreError::Corrupt { offset: 10, .. })
-    ));
+    assert!(matches!(open(dir.path()), Err(StoreError::Corrupt { offset: 10, .. })));
 }
 
 #[test]
@@ -187,21 +143,13 @@ fn corruption_in_the_middle_of_the_log_is_an_error() {
         matches!(&err, StoreError::Corrupt { path: p, offset, .. } if *p == path && *offset == second as u64),
         "{msg}"
     );
-    assert!(
-        msg.contains(&format!("registry.wal is corrupt at byte {second}")),
-        "{msg}"
-    );
-    assert!(
-        msg.contains(&format!("a valid record follows at byte {}", offsets[2])),
-        "{msg}"
-    );
+    assert!(msg.contains(&format!("registry.wal is corrupt at byte {second}")), "{msg}");
+    assert!(msg.contains(&format!("a valid record follows at byte {}", offsets[2])), "{msg}");
     // A damaged length field in the middle is not mistaken for a torn tail either.
     wal[second + 10] ^= 0x01;
     wal[second + 3] = 0x7F;
     fs::write(&path, &wal).unwrap();
-    assert!(
-        matches!(open(dir.path()), Err(StoreError::Corrupt { offset, .. }) if offset == second as u64)
-    );
+    assert!(matches!(open(dir.path()), Err(StoreError::Corrupt { offset, .. }) if offset == second as u64));
 }
 
 #[test]
@@ -209,16 +157,10 @@ fn a_record_that_does_not_replay_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     three_values(dir.path());
     let at = fs::metadata(wal_path(dir.path())).unwrap().len();
-    let bad = Mutation::DeleteKey {
-        path: format!("{BASE}\\Missing"),
-        time: 1,
-    };
+    let bad = Mutation::DeleteKey { path: format!("{BASE}\\Missing"), time: 1 };
     append_to_wal(dir.path(), &record(&codec::encode_mutation(&bad).unwrap()));
     let err = open(dir.path()).unwrap_err();
-    assert!(
-        matches!(&err, StoreError::Corrupt { offset, .. } if *offset == at),
-        "{err}"
-    );
+    assert!(matches!(&err, StoreError::Corrupt { offset, .. } if *offset == at), "{err}");
     assert!(err.to_string().contains("does not replay"), "{err}");
 }
 
@@ -242,11 +184,7 @@ fn a_stale_log_from_a_checkpoint_crash_is_discarded() {
     drop(h);
     fs::write(wal_path(dir.path()), &old_log).unwrap();
     let err = open(dir.path()).unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("log generation 1 does not continue"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("log generation 1 does not continue"), "{err}");
 }
 
 #[test]
@@ -255,22 +193,14 @@ fn a_log_without_its_snapshot_is_an_error() {
     three_values(dir.path());
     fs::remove_file(snapshot_path(dir.path())).unwrap();
     let err = open(dir.path()).unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("holds records but there is no registry.snapshot"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("holds records but there is no registry.snapshot"), "{err}");
 }
 
 #[test]
 fn leftover_temporary_snapshot_is_ignored() {
     let dir = tempfile::tempdir().unwrap();
     three_values(dir.path());
-    fs::write(
-        hives(dir.path()).join("registry.snapshot.tmp"),
-        b"half a snapshot",
-    )
-    .unwrap();
+    fs::write(hives(dir.path()).join("registry.snapshot.tmp"), b"half a snapshot").unwrap();
     let h = reopen(dir.path());
     assert_eq!(get(&h.registry, BASE, "v2"), Some(Value::dword(2)));
     assert!(!hives(dir.path()).join("registry.snapshot.tmp").exists());
@@ -305,18 +235,10 @@ fn volatile_keys_are_not_stored() {
     let h = reopen(dir.path());
     set(&h.registry, BASE, "kept", Value::dword(2)).unwrap();
     let me = Caller::system();
-    let opts = CreateOptions {
-        options: REG_OPTION_VOLATILE,
-        ..CreateOptions::default()
-    };
+    let opts = CreateOptions { options: REG_OPTION_VOLATILE, ..CreateOptions::default() };
     let volatile = format!("{BASE}\\Volatile");
-    let (k, _) = h
-        .registry
-        .create_key_path(&me, None, &volatile, &opts)
-        .unwrap();
-    h.registry
-        .set_value(&me, k, "gone", Value::dword(1))
-        .unwrap();
+    let (k, _) = h.registry.create_key_path(&me, None, &volatile, &opts).unwrap();
+    h.registry.set_value(&me, k, "gone", Value::dword(1)).unwrap();
     h.registry.close_key(&me, k).unwrap();
     drop(h);
     let h = reopen(dir.path());
@@ -324,14 +246,6 @@ fn volatile_keys_are_not_stored() {
     assert_eq!(get(&h.registry, BASE, "kept"), Some(Value::dword(2)));
     assert!(get(&h.registry, r"\REGISTRY\MACHINE\HARDWARE\DESCRIPTION", "x").is_none());
     let me = Caller::system();
-    let hw = h.registry.open_key(
-        &me,
-        None,
-        r"\REGISTRY\MACHINE\HARDWARE\DESCRIPTION",
-        &Default::default(),
-    );
-    assert!(
-        hw.is_ok(),
-        "the volatile HARDWARE key is rebuilt at every open"
-    );
+    let hw = h.registry.open_key(&me, None, r"\REGISTRY\MACHINE\HARDWARE\DESCRIPTION", &Default::default());
+    assert!(hw.is_ok(), "the volatile HARDWARE key is rebuilt at every open");
 }

@@ -45,15 +45,8 @@ fn letters_mean_different_things_per_verb() {
     assert!(!a.force);
     let q = query(r"query HKLM\X /s /f pat /d");
     assert!(q.recursive);
-    assert_eq!(
-        q.find
-            .as_ref()
-            .map(|f| (f.pattern.as_str(), f.data_only, f.keys_only)),
-        Some(("pat", true, false))
-    );
-    let Command::Delete(d) = parse_line(r"delete HKLM\X /f").unwrap() else {
-        panic!()
-    };
+    assert_eq!(q.find.as_ref().map(|f| (f.pattern.as_str(), f.data_only, f.keys_only)), Some(("pat", true, false)));
+    let Command::Delete(d) = parse_line(r"delete HKLM\X /f").unwrap() else { panic!() };
     assert!(d.force);
     assert_eq!(d.what, DeleteWhat::Key);
 }
@@ -66,18 +59,11 @@ fn value_selection() {
     assert_eq!(add(r"add HKLM\X /d hi").value, Some(ValueSel::Default));
     assert_eq!(add(r"add HKLM\X").value, None);
     assert_eq!(add(r"add HKLM\X /t REG_SZ").value, None);
-    let Command::Delete(d) = parse_line(r"delete HKLM\X --all-values").unwrap() else {
-        panic!()
-    };
+    let Command::Delete(d) = parse_line(r"delete HKLM\X --all-values").unwrap() else { panic!() };
     assert_eq!(d.what, DeleteWhat::AllValues);
-    let Command::Delete(d) = parse_line(r"delete HKLM\X /ve").unwrap() else {
-        panic!()
-    };
+    let Command::Delete(d) = parse_line(r"delete HKLM\X /ve").unwrap() else { panic!() };
     assert_eq!(d.what, DeleteWhat::Value(ValueSel::Default));
-    assert_eq!(
-        query(r"query HKLM\X /v a").value,
-        Some(ValueSel::Named("a".into()))
-    );
+    assert_eq!(query(r"query HKLM\X /v a").value, Some(ValueSel::Named("a".into())));
 }
 
 #[test]
@@ -108,48 +94,29 @@ fn syntax_errors() {
     }
     let e = parse_line(r"query HKLM\X /zz").unwrap_err();
     assert_eq!(e.verb, Some(Verb::Query));
-    assert_eq!(
-        e.to_string(),
-        "Invalid syntax. Unknown option /zz. Type \"hivebox reg QUERY /?\" for usage."
-    );
+    assert_eq!(e.to_string(), "Invalid syntax. Unknown option /zz. Type \"hivebox reg QUERY /?\" for usage.");
 }
 
 #[test]
 fn help_anywhere() {
     assert_eq!(parse_line("/?").unwrap(), Command::Help(None));
     assert_eq!(parse_line("--help").unwrap(), Command::Help(None));
-    assert_eq!(
-        parse_line("query /?").unwrap(),
-        Command::Help(Some(Verb::Query))
-    );
-    assert_eq!(
-        parse_line(r"add HKLM\X -h").unwrap(),
-        Command::Help(Some(Verb::Add))
-    );
+    assert_eq!(parse_line("query /?").unwrap(), Command::Help(Some(Verb::Query)));
+    assert_eq!(parse_line(r"add HKLM\X -h").unwrap(), Command::Help(Some(Verb::Add)));
 }
 
 #[test]
 fn compare_modes_and_views() {
-    let Command::Compare(c) = parse_line(r"compare HKLM\X HKLM\Y /S /OA --json /reg:64").unwrap()
-    else {
-        panic!()
-    };
+    let Command::Compare(c) = parse_line(r"compare HKLM\X HKLM\Y /S /OA --json /reg:64").unwrap() else { panic!() };
     assert!(c.recursive && c.json);
     assert_eq!(c.output, OutputMode::All);
-    let Command::Compare(c) = parse_line(r"compare HKLM\X HKLM\Y --output=same").unwrap() else {
-        panic!()
-    };
+    let Command::Compare(c) = parse_line(r"compare HKLM\X HKLM\Y --output=same").unwrap() else { panic!() };
     assert_eq!(c.output, OutputMode::Same);
-    let Command::Compare(c) = parse_line(r"compare HKLM\X HKLM\Y").unwrap() else {
-        panic!()
-    };
+    let Command::Compare(c) = parse_line(r"compare HKLM\X HKLM\Y").unwrap() else { panic!() };
     assert_eq!(c.output, OutputMode::Diff);
     assert_eq!(
         parse_line(r"rename HKLM\X Y").unwrap(),
-        Command::Rename {
-            key: r"HKLM\X".into(),
-            new_name: "Y".into()
-        }
+        Command::Rename { key: r"HKLM\X".into(), new_name: "Y".into() }
     );
 }
 
@@ -159,12 +126,8 @@ fn option_values_may_look_like_switches() {
     assert_eq!(a.value, Some(ValueSel::Named("-5".into())));
     assert_eq!(a.data.as_deref(), Some("/f"));
     assert!(!a.force);
-    let args: Vec<String> = ["add", r"HKLM\X", "/v", "with space", "/d", ""]
-        .map(String::from)
-        .to_vec();
-    let Command::Add(a) = parse(&args).unwrap() else {
-        panic!()
-    };
+    let args: Vec<String> = ["add", r"HKLM\X", "/v", "with space", "/d", ""].map(String::from).to_vec();
+    let Command::Add(a) = parse(&args).unwrap() else { panic!() };
     assert_eq!(a.value, Some(ValueSel::Named("with space".into())));
     assert_eq!(a.data.as_deref(), Some(""));
 }
