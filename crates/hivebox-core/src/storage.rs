@@ -8,6 +8,7 @@
 
 use crate::value::Value;
 use crate::{NtStatus, Tree};
+use std::sync::Arc;
 
 /// One persistent change, named by the key's full native path (`\REGISTRY\...`, links
 /// already resolved), so a log can be replayed onto an image without the registry's handles.
@@ -83,6 +84,9 @@ pub struct KeyImage {
     pub link: bool,
     /// Access rights reserved to SYSTEM.
     pub system_only: u32,
+    /// The key's security descriptor (self-relative `SECURITY_DESCRIPTOR` bytes, as a regf
+    /// `sk` record holds it), shared between keys that have the same one.
+    pub security: Option<Arc<[u8]>>,
     /// Values in enumeration order.
     pub values: Vec<(String, Value)>,
     /// Subkeys.
@@ -148,6 +152,7 @@ impl Tree {
             last_write: n.last_write,
             link: n.link,
             system_only: n.system_only,
+            security: n.security.clone(),
             values: n.values.iter().map(|e| (e.name.clone(), e.value.clone())).collect(),
             subkeys: self.children(id).filter(|c| !self.node(*c).volatile).map(|c| self.image_of(c)).collect(),
         }
@@ -167,6 +172,7 @@ impl Tree {
             n.class = image.class.clone();
             n.link = image.link;
             n.system_only = image.system_only;
+            n.security = image.security.clone();
         }
         for (name, value) in &image.values {
             crate::name::check_value_name(name).map_err(|e| e.to_string())?;

@@ -42,6 +42,8 @@ pub(crate) struct Node {
     pub deleted: bool,
     /// Access rights that only SYSTEM is granted on this key (a reduced security descriptor).
     pub system_only: u32,
+    /// Security descriptor bytes, shared (see `KeyImage::security`).
+    pub security: Option<std::sync::Arc<[u8]>>,
 }
 
 impl Node {
@@ -180,6 +182,7 @@ impl Tree {
             last_write: now,
             volatile: p.volatile,
             system_only: p.system_only,
+            security: p.security.clone(),
             ..Node::default()
         };
         self.nodes.push(node);

@@ -161,6 +161,13 @@ fn put_key(w: &mut Writer, k: &KeyImage, depth: usize) -> Result<(), CodecError>
     w.u64(k.last_write);
     w.u8(u8::from(k.link));
     w.u32(k.system_only);
+    match &k.security {
+        None => w.u8(0),
+        Some(sd) => {
+            w.u8(1);
+            w.bytes("security descriptor", sd)?;
+        }
+    }
     w.count("value list", k.values.len())?;
     for (name, value) in &k.values {
         w.str("value name", name)?;
@@ -183,6 +190,8 @@ fn get_key(r: &mut Reader<'_>, depth: usize) -> Result<KeyImage, CodecError> {
     let last_write = r.u64("last write time")?;
     let link = r.flag("link flag")?;
     let system_only = r.u32("system-only rights")?;
+    let security =
+        if r.flag("security descriptor flag")? { Some(r.bytes("security descriptor")?.into()) } else { None };
     let value_count = r.u32("value count")?;
     // No capacity from the claimed count: each entry must first prove it is really there.
     let mut values = Vec::new();
@@ -196,7 +205,7 @@ fn get_key(r: &mut Reader<'_>, depth: usize) -> Result<KeyImage, CodecError> {
     for _ in 0..subkey_count {
         subkeys.push(get_key(r, depth + 1)?);
     }
-    Ok(KeyImage { name, class, last_write, link, system_only, values, subkeys })
+    Ok(KeyImage { name, class, last_write, link, system_only, security, values, subkeys })
 }
 
 fn malformed(offset: usize, reason: String) -> CodecError {

@@ -22,7 +22,7 @@ pub(crate) const FILE: &str = "registry.snapshot";
 pub(crate) const TMP_FILE: &str = "registry.snapshot.tmp";
 
 const MAGIC: &[u8; 8] = b"HBXSNAP1";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 const OFF_VERSION: usize = 8;
 const OFF_CHECKSUM: usize = 12;
 const OFF_GENERATION: usize = 16;

@@ -392,6 +392,7 @@ impl Model {
             last_write: key.last_write,
             link: false,
             system_only: 0,
+            security: None,
             values: key.values.clone(),
             subkeys: self
                 .children(path)
