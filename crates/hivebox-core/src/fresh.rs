@@ -71,6 +71,19 @@ pub fn fresh_image(now: u64) -> KeyImage {
     key("REGISTRY", now, vec![machine, users])
 }
 
+/// The base hives of a fresh registry, each with its native mount path: `SAM`, `SECURITY`,
+/// `SOFTWARE`, `SYSTEM` under `\REGISTRY\MACHINE` and `.DEFAULT` under `\REGISTRY\USER`.
+pub fn fresh_hives(now: u64) -> Vec<(String, KeyImage)> {
+    let image = fresh_image(now);
+    let mut out = Vec::new();
+    for master in image.subkeys {
+        for hive in master.subkeys {
+            out.push((format!("\\REGISTRY\\{}\\{}", master.name, hive.name), hive));
+        }
+    }
+    out
+}
+
 /// Adds the volatile keys every start rebuilds (`HKLM\HARDWARE`), if missing.
 pub(crate) fn add_volatile_keys(tree: &mut Tree, now: u64) {
     let root = tree.root();

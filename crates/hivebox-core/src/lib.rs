@@ -37,9 +37,9 @@ pub mod value;
 
 pub use access::Disposition;
 pub use cm::{
-    Argument, CallContext, CallbackCx, Caller, Cookie, CreateKeyInfo, CreateOptions, Handle, Mode, ObjectContext,
-    ObjectId, OpenOptions, Operation, PostInfo, PreInfo, ProcessInfo, Registry, RegistryCallback, RegistryOptions,
-    Token, WatchId, WatchNotifier,
+    Argument, CallContext, CallbackCx, Caller, Cookie, CreateKeyInfo, CreateOptions, Handle, HiveMount, Mode,
+    ObjectContext, ObjectId, OpenOptions, Operation, PostInfo, PreInfo, ProcessInfo, Registry, RegistryCallback,
+    RegistryOptions, Token, WatchId, WatchNotifier,
 };
 pub use notify::RegNotifyClass;
 pub use path::{KeyPath, Root};

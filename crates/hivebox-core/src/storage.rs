@@ -7,11 +7,12 @@
 //! Volatile keys never reach the store.
 
 use crate::value::Value;
-use crate::{NtStatus, Tree};
+use crate::{KeyId, NtStatus, Tree};
 use std::sync::Arc;
 
-/// One persistent change, named by the key's full native path (`\REGISTRY\...`, links
-/// already resolved), so a log can be replayed onto an image without the registry's handles.
+/// One persistent change to a hive, naming the key by its path relative to the hive's root
+/// (`""` for the root itself, else components joined by `\`, links already resolved), so a
+/// hive's log replays onto the hive's image wherever the hive is mounted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Mutation {
@@ -67,6 +68,16 @@ pub enum Mutation {
         /// Key path.
         path: String,
         /// The time.
+        time: u64,
+    },
+    /// A key's values and subkeys were replaced by those of an image (`NtRestoreKey`); the
+    /// key keeps its name.
+    ReplaceKey {
+        /// Key path.
+        path: String,
+        /// The new contents.
+        image: KeyImage,
+        /// Write time.
         time: u64,
     },
 }
@@ -139,12 +150,13 @@ impl Storage for MemoryStorage {
 }
 
 impl Tree {
-    /// The persistent part of the tree (volatile keys left out), from `\REGISTRY` down.
+    /// The persistent part of the tree (volatile keys left out), from the root down.
     pub fn image(&self) -> KeyImage {
-        self.image_of(self.root())
+        self.image_at(self.root())
     }
 
-    fn image_of(&self, id: crate::KeyId) -> KeyImage {
+    /// The persistent part of the subtree at `id` (volatile keys left out).
+    pub fn image_at(&self, id: KeyId) -> KeyImage {
         let n = self.node(id);
         KeyImage {
             name: n.name.clone(),
@@ -154,25 +166,53 @@ impl Tree {
             system_only: n.system_only,
             security: n.security.clone(),
             values: n.values.iter().map(|e| (e.name.clone(), e.value.clone())).collect(),
-            subkeys: self.children(id).filter(|c| !self.node(*c).volatile).map(|c| self.image_of(c)).collect(),
+            subkeys: self.children(id).filter(|c| !self.node(*c).volatile).map(|c| self.image_at(c)).collect(),
         }
     }
 
-    /// Builds a tree from an image. Names are checked; a duplicate subkey name is an error.
+    /// Builds a tree whose root is the image's root. Names are checked; a duplicate subkey or
+    /// value name is an error.
     pub fn from_image(image: &KeyImage) -> Result<Self, String> {
         let mut tree = Tree::new(image.last_write);
         let root = tree.root();
-        tree.fill(root, image)?;
+        {
+            let n = tree.node_mut(root);
+            n.name = image.name.clone();
+            n.upname = crate::name::upcase(&image.name);
+        }
+        tree.fill(root, image, 0)?;
         Ok(tree)
     }
 
-    fn fill(&mut self, id: crate::KeyId, image: &KeyImage) -> Result<(), String> {
+    /// Adds an image as a new subkey `name` of `parent`, every key of it in hive `hive`.
+    pub(crate) fn graft(&mut self, parent: KeyId, name: &str, image: &KeyImage, hive: u32) -> Result<KeyId, String> {
+        crate::name::check_key_name(name).map_err(|e| e.to_string())?;
+        if self.child(parent, name).is_some() {
+            return Err(format!("{}\\{name} already exists", self.path(parent)));
+        }
+        let parent_time = self.node(parent).last_write;
+        let id = self.insert_child(parent, name, image.class.clone(), image.last_write);
+        self.node_mut(parent).last_write = parent_time;
+        let node = self.node_mut(id);
+        node.volatile = false;
+        node.hive = hive;
+        if let Err(e) = self.fill(id, image, hive) {
+            // Leave nothing of a half-grafted image behind.
+            self.prune(id, parent_time);
+            self.node_mut(parent).last_write = parent_time;
+            return Err(e);
+        }
+        Ok(id)
+    }
+
+    fn fill(&mut self, id: KeyId, image: &KeyImage, hive: u32) -> Result<(), String> {
         {
             let n = self.node_mut(id);
             n.class = image.class.clone();
             n.link = image.link;
             n.system_only = image.system_only;
             n.security = image.security.clone();
+            n.hive = hive;
         }
         for (name, value) in &image.values {
             crate::name::check_value_name(name).map_err(|e| e.to_string())?;
@@ -187,33 +227,84 @@ impl Tree {
                 return Err(format!("duplicate subkey {:?} in {}", sub.name, self.path(id)));
             }
             let child = self.insert_child(id, &sub.name, sub.class.clone(), sub.last_write);
-            self.fill(child, sub)?;
+            self.fill(child, sub, hive)?;
         }
         self.node_mut(id).last_write = image.last_write;
         Ok(())
     }
 
-    /// Applies a logged mutation during recovery.
-    pub fn replay(&mut self, m: &Mutation) -> Result<(), String> {
-        let find = |tree: &Tree, path: &str| -> Result<crate::KeyId, String> {
-            let rest = path
-                .strip_prefix("\\REGISTRY")
-                .filter(|rest| rest.is_empty() || rest.starts_with('\\'))
-                .ok_or_else(|| format!("logged path {path:?} does not start with \\REGISTRY"))?;
-            let mut cur = tree.root();
-            for part in rest.split('\\').skip(1) {
-                cur = tree.child(cur, part).ok_or_else(|| format!("logged path {path:?} does not exist"))?;
+    /// Removes the whole subtree at `id` (its nodes stay, marked deleted).
+    pub(crate) fn prune(&mut self, id: KeyId, now: u64) {
+        let mut stack = vec![id];
+        let mut order = Vec::new();
+        while let Some(k) = stack.pop() {
+            order.push(k);
+            stack.extend(self.children(k));
+        }
+        for k in order.into_iter().rev() {
+            self.node_mut(k).children.clear();
+            self.remove(k, now);
+        }
+    }
+
+    /// Replaces the values and subkeys of `id` with those of `image` (the key keeps its name
+    /// and hive).
+    pub(crate) fn replace_contents(&mut self, id: KeyId, image: &KeyImage, now: u64) -> Result<(), String> {
+        let children: Vec<KeyId> = self.children(id).collect();
+        for c in children {
+            self.prune(c, now);
+        }
+        let hive = self.node(id).hive;
+        {
+            let n = self.node_mut(id);
+            n.values.clear();
+            n.value_index = None;
+        }
+        self.fill(id, image, hive)?;
+        self.node_mut(id).last_write = now;
+        Ok(())
+    }
+
+    /// The path of `id` relative to `root` (`""` for `root` itself).
+    pub fn relative_path(&self, root: KeyId, id: KeyId) -> String {
+        let mut parts = Vec::new();
+        let mut cur = id;
+        while cur != root {
+            parts.push(self.node(cur).name.as_str());
+            match self.node(cur).parent {
+                Some(p) => cur = p,
+                None => break,
             }
-            Ok(cur)
-        };
-        let split = |path: &str| -> Result<(String, String), String> {
-            path.rsplit_once('\\')
-                .map(|(p, n)| (p.to_owned(), n.to_owned()))
-                .ok_or_else(|| format!("logged path {path:?} has no parent"))
+        }
+        parts.reverse();
+        parts.join("\\")
+    }
+
+    /// The key at a root-relative path.
+    pub fn find(&self, path: &str) -> Option<KeyId> {
+        let mut cur = self.root();
+        if path.is_empty() {
+            return Some(cur);
+        }
+        for part in path.split('\\') {
+            cur = self.child(cur, part)?;
+        }
+        Some(cur)
+    }
+
+    /// Applies a logged mutation (paths relative to this tree's root) during recovery.
+    pub fn replay(&mut self, m: &Mutation) -> Result<(), String> {
+        let find =
+            |tree: &Tree, path: &str| tree.find(path).ok_or_else(|| format!("logged path {path:?} does not exist"));
+        let split = |path: &str| -> (String, String) {
+            match path.rsplit_once('\\') {
+                Some((p, n)) => (p.to_owned(), n.to_owned()),
+                None => (String::new(), path.to_owned()),
+            }
         };
         match m {
             Mutation::CreateKey { path, class, link, time } => {
-                let (parent, name) = split(path)?;
+                let (parent, name) = split(path);
                 crate::name::check_key_name(&name).map_err(|e| e.to_string())?;
                 let parent = find(self, &parent)?;
                 if self.child(parent, &name).is_some() {
@@ -250,6 +341,10 @@ impl Tree {
             Mutation::SetLastWrite { path, time } => {
                 let id = find(self, path)?;
                 self.node_mut(id).last_write = *time;
+            }
+            Mutation::ReplaceKey { path, image, time } => {
+                let id = find(self, path)?;
+                self.replace_contents(id, image, *time)?;
             }
         }
         Ok(())

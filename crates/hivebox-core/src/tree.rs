@@ -44,6 +44,9 @@ pub(crate) struct Node {
     pub system_only: u32,
     /// Security descriptor bytes, shared (see `KeyImage::security`).
     pub security: Option<std::sync::Arc<[u8]>>,
+    /// The hive the key is stored in (0: a master key such as `\REGISTRY\MACHINE`, kept only
+    /// in memory).
+    pub hive: u32,
 }
 
 impl Node {
@@ -143,6 +146,11 @@ impl Tree {
         &mut self.nodes[id.0 as usize]
     }
 
+    /// The hive a key belongs to (0 for master keys).
+    pub fn hive_of(&self, id: KeyId) -> u32 {
+        self.node(id).hive
+    }
+
     /// True if the key has been deleted.
     pub fn is_deleted(&self, id: KeyId) -> bool {
         self.node(id).deleted
@@ -183,6 +191,7 @@ impl Tree {
             volatile: p.volatile,
             system_only: p.system_only,
             security: p.security.clone(),
+            hive: p.hive,
             ..Node::default()
         };
         self.nodes.push(node);
@@ -365,6 +374,16 @@ impl Tree {
             cur = self.node(c).parent;
         }
         false
+    }
+
+    /// Number of key ids handed out (live and deleted).
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// True if the tree has no key at all (never: the root always exists).
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
     }
 
     /// Number of live keys.

@@ -108,6 +108,22 @@ impl Home {
     pub fn lock_path(&self) -> &Path {
         self.lock.path()
     }
+
+    /// Makes sure the user `sid` has a registry key (`HKCU` is `\REGISTRY\USER\<sid>`),
+    /// creating it as SYSTEM on first use, as the profile service does at first logon.
+    pub fn ensure_user_hive(&self, sid: &str) -> Result<(), hivebox_core::NtStatus> {
+        use hivebox_core::{Caller, CreateOptions, NtStatus, OpenOptions};
+        let system = Caller::system();
+        let path = format!("\\REGISTRY\\USER\\{sid}");
+        match self.registry.open_key(&system, None, &path, &OpenOptions::default()) {
+            Ok(h) => self.registry.close_key(&system, h),
+            Err(NtStatus::STATUS_OBJECT_NAME_NOT_FOUND) => {
+                let (h, _) = self.registry.create_key(&system, None, &path, &CreateOptions::default())?;
+                self.registry.close_key(&system, h)
+            }
+            Err(e) => Err(e),
+        }
+    }
 }
 
 /// Opens the registry stored under `home`, creating it with

@@ -29,6 +29,7 @@ use hivebox_core::{Caller, KeyPath, NtStatus, ProcessInfo, Token, ValueType};
 use session::Session;
 use std::io::{BufRead, BufWriter, IsTerminal, Write};
 use std::os::unix::fs::MetadataExt;
+use hivebox_core::path::Root;
 use std::sync::Arc;
 
 /// Where a command writes, and how it asks the user a yes/no question.
@@ -59,6 +60,9 @@ pub fn run(args: &[String]) -> i32 {
         Ok(c) => c,
         Err(e) => return fail(&e),
     };
+    if let Err(status) = home.ensure_user_hive(&sid) {
+        return fail(&RegError::at(status, Root::CurrentUser.long_name()));
+    }
     let session = Session::new(&home.registry, caller, sid);
     let mut out = BufWriter::new(std::io::stdout().lock());
     let mut ask = ask_terminal;

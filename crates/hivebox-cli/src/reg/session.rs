@@ -4,11 +4,9 @@
 use super::error::RegError;
 use hivebox_core::access::{KEY_READ, REG_OPTION_OPEN_LINK};
 use hivebox_core::name::upcase;
-use hivebox_core::path::Root;
 use hivebox_core::{
     Caller, CreateOptions, Disposition, Handle, KeyInfo, KeyPath, NtStatus, OpenOptions, Registry, Value,
 };
-use std::cell::Cell;
 
 /// One `reg` invocation's access to the registry.
 pub struct Session<'r> {
@@ -16,7 +14,6 @@ pub struct Session<'r> {
     pub caller: Caller,
     /// The caller's SID: `HKCU` is `\REGISTRY\USER\<sid>`.
     pub sid: String,
-    hkcu_ready: Cell<bool>,
 }
 
 /// An open key handle, closed when dropped.
@@ -35,26 +32,16 @@ impl Drop for Key<'_> {
 
 impl<'r> Session<'r> {
     pub fn new(registry: &'r Registry, caller: Caller, sid: String) -> Self {
-        Self { registry, caller, sid, hkcu_ready: Cell::new(false) }
+        Self { registry, caller, sid }
     }
 
     fn key(&self, handle: Handle) -> Key<'_> {
         Key { registry: self.registry, caller: &self.caller, handle }
     }
 
-    /// The native path of `path`. For an `HKCU` path this first makes sure the user's key
-    /// exists (created as SYSTEM, as the profile service creates it at logon).
+    /// The native path of `path` (`HKCU` is the caller's hive, `\REGISTRY\USER\<sid>`, which
+    /// whoever opened the registry has mounted).
     pub fn native(&self, path: &KeyPath) -> Result<String, RegError> {
-        if path.root == Root::CurrentUser && !self.hkcu_ready.get() {
-            let user = Root::CurrentUser.native(&self.sid);
-            let system = Caller::system();
-            let (h, _) = self
-                .registry
-                .create_key(&system, None, &user, &CreateOptions::default())
-                .map_err(|s| RegError::at(s, Root::CurrentUser.long_name()))?;
-            let _ = self.registry.close_key(&system, h);
-            self.hkcu_ready.set(true);
-        }
         Ok(path.native(&self.sid))
     }
 
@@ -203,11 +190,18 @@ impl KeyData {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use hivebox_core::{ManualClock, ProcessInfo, Token};
+    use hivebox_core::path::Root;
+    use hivebox_core::{KeyImage, ManualClock, MemoryStorage, ProcessInfo, Token};
     use std::sync::Arc;
 
+    /// A fresh in-memory registry with the hive of uid 1000 mounted, as `Home` mounts it.
     pub fn registry() -> Registry {
-        Registry::fresh_in_memory(Arc::new(ManualClock::new(0)))
+        let reg = Registry::fresh_in_memory(Arc::new(ManualClock::new(0)));
+        let sid = hivebox_core::path::unix_user_sid(1000);
+        let image = KeyImage { name: sid.clone(), ..KeyImage::default() };
+        reg.load_key(&Caller::system(), &Root::CurrentUser.native(&sid), "memory", image, Box::new(MemoryStorage))
+            .unwrap();
+        reg
     }
 
     pub fn session(reg: &Registry) -> Session<'_> {
@@ -217,11 +211,11 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn hkcu_is_created_on_first_use_and_handles_close() {
+    fn hkcu_is_the_users_hive_and_handles_close() {
         let reg = registry();
         let s = session(&reg);
         let path = KeyPath::parse(r"HKCU").unwrap();
-        assert!(s.open_native(&path.native(&s.sid), KEY_READ).is_err());
+        assert_eq!(s.native(&path).unwrap(), r"\REGISTRY\USER\S-1-22-1-1000");
         {
             let key = s.open(&path, KEY_READ).unwrap();
             assert_eq!(s.subkeys(&key).unwrap(), Vec::<String>::new());

@@ -7,7 +7,7 @@
 use super::{Caller, Cookie, ObjectId, Registry};
 use crate::access::Disposition;
 use crate::tree::{KeyId, KeyInfo, SubkeyInfo};
-use crate::{NtStatus, RegNotifyClass, Value};
+use crate::{KeyImage, NtStatus, RegNotifyClass, Value};
 use std::any::Any;
 use std::sync::Arc;
 
@@ -152,6 +152,34 @@ pub enum Operation {
         /// Output: the full name.
         result: Option<String>,
     },
+    /// `REG_LOAD_KEY_INFORMATION`: a hive is being mounted (`Object` is `\REGISTRY`).
+    LoadKey {
+        /// The `\REGISTRY` root object.
+        object: ObjectId,
+        /// The native path it is mounted at.
+        key_name: String,
+        /// Where it comes from (a file path), as the caller named it.
+        source_file: String,
+    },
+    /// `REG_UNLOAD_KEY_INFORMATION`: the hive whose root is `object` is being unmounted.
+    UnLoadKey {
+        /// The hive root's key object.
+        object: ObjectId,
+    },
+    /// `REG_SAVE_KEY_INFORMATION`: the key's subtree is being saved.
+    SaveKey {
+        /// The key object.
+        object: ObjectId,
+        /// Output: the saved contents.
+        result: Option<KeyImage>,
+    },
+    /// `REG_RESTORE_KEY_INFORMATION`: the key's contents are being replaced.
+    RestoreKey {
+        /// The key object.
+        object: ObjectId,
+        /// The new contents.
+        image: KeyImage,
+    },
 }
 
 impl Operation {
@@ -173,6 +201,10 @@ impl Operation {
             Operation::OpenKey(_) => RegNtPreOpenKeyEx,
             Operation::FlushKey { .. } => RegNtPreFlushKey,
             Operation::QueryKeyName { .. } => RegNtPreQueryKeyName,
+            Operation::LoadKey { .. } => RegNtPreLoadKey,
+            Operation::UnLoadKey { .. } => RegNtPreUnLoadKey,
+            Operation::SaveKey { .. } => RegNtPreSaveKey,
+            Operation::RestoreKey { .. } => RegNtPreRestoreKey,
         }
     }
 
@@ -190,7 +222,11 @@ impl Operation {
             | Operation::QueryValueKey { object, .. }
             | Operation::KeyHandleClose { object }
             | Operation::FlushKey { object }
-            | Operation::QueryKeyName { object, .. } => *object,
+            | Operation::QueryKeyName { object, .. }
+            | Operation::LoadKey { object, .. }
+            | Operation::UnLoadKey { object }
+            | Operation::SaveKey { object, .. }
+            | Operation::RestoreKey { object, .. } => *object,
             Operation::CreateKey(info) | Operation::OpenKey(info) => info.root_object,
         }
     }

@@ -9,6 +9,7 @@
 
 mod callback;
 mod dispatch;
+mod hives;
 mod ops;
 mod slab;
 mod watch;
@@ -199,7 +200,30 @@ pub(crate) struct State {
     pub(crate) objects: Slab<KeyObject>,
     pub(crate) handles: Slab<HandleEntry>,
     pub(crate) watches: Slab<watch::Watch>,
+    /// Hive `i` is `hives[i - 1]`; hive 0 (master keys) has no store.
+    pub(crate) hives: Vec<Option<HiveSlot>>,
+}
+
+/// A mounted hive: its root key and its store.
+pub(crate) struct HiveSlot {
+    pub(crate) root: KeyId,
     pub(crate) storage: Box<dyn Storage>,
+}
+
+/// A hive to mount when building a registry: where, its contents, and its store.
+pub struct HiveMount {
+    /// The native path it is mounted at, e.g. `\REGISTRY\MACHINE\SOFTWARE`.
+    pub path: String,
+    /// The hive's contents (the root's own name is replaced by the last path component).
+    pub image: KeyImage,
+    /// Where its changes go.
+    pub storage: Box<dyn Storage>,
+}
+
+impl fmt::Debug for HiveMount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HiveMount").field("path", &self.path).finish()
+    }
 }
 
 pub(crate) struct Inner {
@@ -215,6 +239,23 @@ pub(crate) struct Inner {
     pub(crate) root_object: ObjectId,
 }
 
+/// Splits a mount path into its (existing) parent key and the new key's name.
+pub(crate) fn mount_point(tree: &Tree, path: &str) -> Result<(KeyId, String), String> {
+    let rest = path
+        .get(..9)
+        .filter(|p| p.eq_ignore_ascii_case("\\REGISTRY"))
+        .and_then(|_| path.get(9..))
+        .and_then(|r| r.strip_prefix('\\'))
+        .ok_or_else(|| format!("mount path {path:?} does not start with \\REGISTRY\\"))?;
+    let comps = crate::name::split_path(rest).map_err(|e| e.to_string())?;
+    let (name, parents) = comps.split_last().ok_or_else(|| format!("mount path {path:?} names no key"))?;
+    let mut parent = tree.root();
+    for c in parents {
+        parent = tree.child(parent, c).ok_or_else(|| format!("mount path {path:?}: {c} does not exist"))?;
+    }
+    Ok((parent, (*name).to_owned()))
+}
+
 /// The registry: key tree, storage, handles and filter stack. Cloning shares it.
 #[derive(Clone)]
 pub struct Registry {
@@ -228,8 +269,8 @@ impl fmt::Debug for Registry {
 }
 
 impl Registry {
-    /// A registry over `image` (as loaded from storage), persisting changes to `storage`.
-    /// The volatile `HARDWARE` key is created afresh, as at every boot.
+    /// A registry whose whole tree (`image`, from `\REGISTRY` down) is one hive persisting
+    /// to `storage`. The volatile `HARDWARE` key is created afresh, as at every boot.
     pub fn new(
         image: &KeyImage,
         storage: Box<dyn Storage>,
@@ -240,13 +281,43 @@ impl Registry {
         Ok(Self::from_tree(tree, storage, clock, options))
     }
 
-    /// A registry over an already-built tree.
+    /// [`Registry::new`] over an already-built tree.
     pub fn from_tree(
         mut tree: Tree,
         storage: Box<dyn Storage>,
         clock: Arc<dyn Clock>,
         options: RegistryOptions,
     ) -> Self {
+        let ids: Vec<KeyId> = (0..tree.len()).map(|i| KeyId(i as u64)).collect();
+        for id in ids {
+            tree.node_mut(id).hive = 1;
+        }
+        let root = tree.root();
+        let hives = vec![Some(HiveSlot { root, storage })];
+        Self::assemble(tree, hives, clock, options)
+    }
+
+    /// A registry of master keys (`\REGISTRY`, `MACHINE`, `USER`, kept in memory) with each
+    /// hive mounted at its path, as Windows builds it at boot. Creating keys or values
+    /// directly in a master key is refused (`STATUS_ACCESS_DENIED`), as on Windows.
+    pub fn with_hives(mounts: Vec<HiveMount>, clock: Arc<dyn Clock>, options: RegistryOptions) -> Result<Self, String> {
+        let now = clock.now();
+        let mut tree = Tree::new(now);
+        let root = tree.root();
+        for master in ["MACHINE", "USER"] {
+            tree.insert_child(root, master, None, now);
+        }
+        let mut hives = Vec::new();
+        for mount in mounts {
+            let (parent, name) = mount_point(&tree, &mount.path)?;
+            let hive = hives.len() as u32 + 1;
+            let id = tree.graft(parent, &name, &mount.image, hive)?;
+            hives.push(Some(HiveSlot { root: id, storage: mount.storage }));
+        }
+        Ok(Self::assemble(tree, hives, clock, options))
+    }
+
+    fn assemble(mut tree: Tree, hives: Vec<Option<HiveSlot>>, clock: Arc<dyn Clock>, options: RegistryOptions) -> Self {
         crate::fresh::add_volatile_keys(&mut tree, clock.now());
         let mut objects = Slab::default();
         let root = tree.root();
@@ -257,7 +328,7 @@ impl Registry {
             contexts: Vec::new(),
             permanent: true,
         }));
-        let state = State { tree, objects, handles: Slab::default(), watches: Slab::default(), storage };
+        let state = State { tree, objects, handles: Slab::default(), watches: Slab::default(), hives };
         let seed = clock.now();
         let idle = Arc::new(Idle::default());
         Self {
@@ -276,12 +347,21 @@ impl Registry {
         }
     }
 
-    /// A fresh in-memory registry with the standard layout (scratch use and tests).
+    /// A fresh in-memory registry with the standard layout and hives (scratch use and tests).
     pub fn fresh_in_memory(clock: Arc<dyn Clock>) -> Self {
-        let image = crate::fresh::fresh_image(clock.now());
-        // Invariant: `fresh_image` builds valid, unique names only (every test builds one).
-        Self::new(&image, Box::new(crate::storage::MemoryStorage), clock, RegistryOptions::default())
-            .expect("the fresh image is well formed")
+        Self::fresh_with_options(clock, RegistryOptions::default())
+    }
+
+    /// [`Registry::fresh_in_memory`] with options.
+    pub fn fresh_with_options(clock: Arc<dyn Clock>, options: RegistryOptions) -> Self {
+        let now = clock.now();
+        let mounts = crate::fresh::fresh_hives(now)
+            .into_iter()
+            .map(|(path, image)| HiveMount { path, image, storage: Box::new(crate::storage::MemoryStorage) })
+            .collect();
+        // Invariant: `fresh_hives` builds valid, unique names under existing master keys
+        // (every test builds one).
+        Self::with_hives(mounts, clock, options).expect("the fresh hives are well formed")
     }
 
     /// The `\REGISTRY` root object (the `RootObject` of absolute opens).

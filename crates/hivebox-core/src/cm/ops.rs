@@ -150,17 +150,31 @@ fn check_access(tree: &Tree, key: KeyId, caller: &Caller, attributes: u32, desir
     Ok(granted)
 }
 
-fn live_key(st: &State, object: ObjectId) -> Result<KeyId, NtStatus> {
+pub(crate) fn live_key(st: &State, object: ObjectId) -> Result<KeyId, NtStatus> {
     let key = st.objects.get(object.0).ok_or(NtStatus::STATUS_INVALID_HANDLE)?.key;
     if st.tree.is_deleted(key) { Err(NtStatus::STATUS_KEY_DELETED) } else { Ok(key) }
 }
 
-fn persist(st: &mut State, key: KeyId, mutation: impl FnOnce(String) -> Mutation) -> Result<(), NtStatus> {
+/// Hands a change of `key` to its hive's store (nothing for volatile keys). Master keys have
+/// no store: a persistent change to one is refused, as Windows refuses keys directly in HKLM.
+pub(crate) fn persist(st: &mut State, key: KeyId, mutation: impl FnOnce(String) -> Mutation) -> Result<(), NtStatus> {
     if st.tree.node(key).volatile {
         return Ok(());
     }
-    let m = mutation(st.tree.path(key));
-    st.storage.append(&m).map_err(|e| e.status())
+    let hive = st.tree.hive_of(key);
+    let State { tree, hives, .. } = st;
+    let slot = hive_slot(hives, hive).ok_or(NtStatus::STATUS_ACCESS_DENIED)?;
+    let m = mutation(tree.relative_path(slot.root, key));
+    slot.storage.append(&m).map_err(|e| e.status())
+}
+
+fn hive_slot(hives: &mut [Option<super::HiveSlot>], hive: u32) -> Option<&mut super::HiveSlot> {
+    hives.get_mut((hive as usize).checked_sub(1)?)?.as_mut()
+}
+
+/// The hive-relative path of a new subkey `name` of `parent`.
+fn child_path(parent_path: String, name: &str) -> String {
+    if parent_path.is_empty() { name.to_owned() } else { format!("{parent_path}\\{name}") }
 }
 
 /// Creating, deleting or renaming a volatile subkey writes its parent's last write time; when
@@ -425,13 +439,13 @@ impl Registry {
                         }
                         let link = info.options & REG_OPTION_CREATE_LINK != 0;
                         if !volatile {
-                            let m = Mutation::CreateKey {
-                                path: format!("{}\\{}", st.tree.path(parent), last),
-                                class: info.class.clone(),
+                            let class = info.class.clone();
+                            persist(st, parent, |path| Mutation::CreateKey {
+                                path: child_path(path, last),
+                                class,
                                 link,
                                 time: now,
-                            };
-                            st.storage.append(&m).map_err(|e| e.status())?;
+                            })?;
                         } else {
                             persist_parent_time(st, parent, now)?;
                         }
@@ -829,9 +843,19 @@ impl Registry {
         let mut op = Operation::FlushKey { object };
         let outcome = self.dispatch(caller, &mut op, |_| {
             let mut st = self.inner.state.lock();
-            let r = live_key(&st, object).and_then(|_| {
-                let State { tree, storage, .. } = &mut *st;
-                storage.flush(&|| tree.image()).map_err(|e| e.status())
+            let r = live_key(&st, object).and_then(|key| {
+                let hive = st.tree.hive_of(key);
+                let State { tree, hives, .. } = &mut *st;
+                // A master key belongs to no hive: flushing it flushes them all.
+                for (i, slot) in hives.iter_mut().enumerate() {
+                    if let Some(slot) = slot
+                        && (hive == 0 || hive as usize == i + 1)
+                    {
+                        let root = slot.root;
+                        slot.storage.flush(&|| tree.image_at(root)).map_err(|e| e.status())?;
+                    }
+                }
+                Ok(())
             });
             (status_of(r), Some(object))
         });

@@ -10,6 +10,7 @@ mod common;
 mod conformance_e;
 mod conformance_k;
 mod dispatch;
+mod hives;
 mod model;
 mod ops;
 mod unfiltered;

@@ -150,7 +150,8 @@ fn nesting_is_bounded() {
     assert_eq!(decode_image(&encode_image(&deepest).unwrap()).unwrap(), deepest);
     assert_eq!(encode_image(&chain(MAX_DEPTH + 1)).unwrap_err(), CodecError::TooDeep);
     // A hand-made input nested far deeper: every key claims one subkey.
-    let one_key: Vec<u8> = [&[1, 0, 0, 0, b'k', 0][..], &[0; 8], &[0], &[0; 4], &[0; 4], &1u32.to_le_bytes()].concat();
+    let one_key: Vec<u8> =
+        [&[1, 0, 0, 0, b'k', 0][..], &[0; 8], &[0], &[0; 4], &[0], &[0; 4], &1u32.to_le_bytes()].concat();
     let hostile = one_key.repeat(100_000);
     let err = decode_image(&hostile).unwrap_err();
     assert!(err.to_string().contains("nested deeper"), "{err}");
