@@ -33,7 +33,8 @@ mod wal;
 
 pub use recover::{CHECKPOINT_AT_OPEN, Recovery};
 
-use hivebox_core::{Clock, Registry, RegistryOptions};
+use hivebox_core::{Clock, HiveMount, Registry, RegistryOptions};
+use snapshot::HiveFiles;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -84,13 +85,19 @@ fn holder(pid: Option<u32>) -> String {
 ///
 /// The lock is released when the `Home` and every clone of its `registry` are gone (the
 /// registry's storage keeps it too, so a clone that outlives the `Home` still writes alone).
-#[derive(Debug)]
 pub struct Home {
     /// The registry, persisting to this home's store.
     pub registry: Registry,
     path: PathBuf,
     recovery: Recovery,
     lock: Arc<lock::LockFile>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Home {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Home").field("path", &self.path).field("recovery", &self.recovery).finish_non_exhaustive()
+    }
 }
 
 impl Home {
@@ -109,37 +116,80 @@ impl Home {
         self.lock.path()
     }
 
-    /// Makes sure the user `sid` has a registry key (`HKCU` is `\REGISTRY\USER\<sid>`),
-    /// creating it as SYSTEM on first use, as the profile service does at first logon.
-    pub fn ensure_user_hive(&self, sid: &str) -> Result<(), hivebox_core::NtStatus> {
-        use hivebox_core::{Caller, CreateOptions, NtStatus, OpenOptions};
+    /// Makes sure the user `sid` has a hive mounted at `\REGISTRY\USER\<sid>` (what `HKCU`
+    /// means for that user): `hives/users/<sid>.hiv`, created empty on first use, as the
+    /// profile service creates a profile's hive at first logon.
+    pub fn ensure_user_hive(&self, sid: &str) -> Result<(), StoreError> {
+        use hivebox_core::{Caller, KeyImage, OpenOptions};
         let system = Caller::system();
         let path = format!("\\REGISTRY\\USER\\{sid}");
-        match self.registry.open_key(&system, None, &path, &OpenOptions::default()) {
-            Ok(h) => self.registry.close_key(&system, h),
-            Err(NtStatus::STATUS_OBJECT_NAME_NOT_FOUND) => {
-                let (h, _) = self.registry.create_key(&system, None, &path, &CreateOptions::default())?;
-                self.registry.close_key(&system, h)
-            }
-            Err(e) => Err(e),
+        if let Ok(h) = self.registry.open_key(&system, None, &path, &OpenOptions::default()) {
+            let _ = self.registry.close_key(&system, h);
+            return Ok(());
         }
+        hivebox_core::name::check_key_name(sid).map_err(|e| StoreError::Io {
+            path: PathBuf::from(sid),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()),
+        })?;
+        let dir = self.path.join(HIVES_DIR).join("users");
+        std::fs::create_dir_all(&dir).map_err(|source| StoreError::Io { path: dir.clone(), source })?;
+        let files = HiveFiles::new(&dir, sid);
+        let now = self.clock.now();
+        let (tree, storage, _) = recover::recover(&files, Arc::clone(&self.lock), || KeyImage {
+            name: sid.to_owned(),
+            last_write: now,
+            ..KeyImage::default()
+        })?;
+        let source = files.image.display().to_string();
+        self.registry.load_key(&system, &path, &source, tree.image(), Box::new(storage)).map_err(|status| {
+            StoreError::Io {
+                path: files.image.clone(),
+                source: std::io::Error::other(format!("cannot mount the user hive: {status}")),
+            }
+        })
     }
 }
 
-/// Opens the registry stored under `home`, creating it with
-/// [`hivebox_core::fresh::fresh_image`]`(clock.now())` on first use.
+/// The base hives: file name and mount point.
+const BASE_HIVES: [(&str, &str); 5] = [
+    ("SYSTEM", "\\REGISTRY\\MACHINE\\SYSTEM"),
+    ("SOFTWARE", "\\REGISTRY\\MACHINE\\SOFTWARE"),
+    ("SAM", "\\REGISTRY\\MACHINE\\SAM"),
+    ("SECURITY", "\\REGISTRY\\MACHINE\\SECURITY"),
+    ("DEFAULT", "\\REGISTRY\\USER\\.DEFAULT"),
+];
+
+/// Opens the registry stored under `home`: the base hives `hives/SYSTEM.hiv`,
+/// `SOFTWARE.hiv`, `SAM.hiv`, `SECURITY.hiv` and `DEFAULT.hiv` (each with its log
+/// `NAME.hiv.wal`), created from [`hivebox_core::fresh::fresh_hives`] on first use.
 ///
 /// Takes an exclusive lock on `home/hives/registry.lock` and writes this process's pid into
 /// it: with `wait` it blocks until the lock is free, without it fails with
-/// [`StoreError::Locked`] naming the holder. A corrupt snapshot or log is an error naming the
+/// [`StoreError::Locked`] naming the holder. A corrupt image or log is an error naming the
 /// file and byte offset; the store is never silently started afresh.
 pub fn open_home(home: &Path, clock: Arc<dyn Clock>, wait: bool) -> Result<Home, StoreError> {
     let dir = home.join(HIVES_DIR);
     std::fs::create_dir_all(&dir).map_err(|source| StoreError::Io { path: dir.clone(), source })?;
     let lock = Arc::new(lock::acquire(&dir.join(lock::FILE), wait)?);
-    let (tree, storage, recovery) = recover::recover(&dir, Arc::clone(&lock), &*clock)?;
-    let registry = Registry::from_tree(tree, Box::new(storage), clock, RegistryOptions::default());
-    Ok(Home { registry, path: home.to_owned(), recovery, lock })
+    let now = clock.now();
+    let mut fresh = hivebox_core::fresh::fresh_hives(now);
+    let mut mounts = Vec::new();
+    let mut recovery = Recovery { created: true, ..Recovery::default() };
+    for (name, mount) in BASE_HIVES {
+        let files = HiveFiles::new(&dir, name);
+        let image = fresh
+            .iter()
+            .position(|(p, _)| p == mount)
+            .map(|i| fresh.swap_remove(i).1)
+            .unwrap_or_else(|| hivebox_core::KeyImage { name: name.to_owned(), ..Default::default() });
+        let (tree, storage, r) = recover::recover(&files, Arc::clone(&lock), || image)?;
+        recovery.merge(r);
+        mounts.push(HiveMount { path: mount.to_owned(), image: tree.image(), storage: Box::new(storage) });
+    }
+    let registry = Registry::with_hives(mounts, clock.clone(), RegistryOptions::default()).map_err(|reason| {
+        StoreError::Corrupt { path: dir.clone(), offset: 0, reason: format!("the hives do not mount: {reason}") }
+    })?;
+    Ok(Home { registry, path: home.to_owned(), recovery, lock, clock })
 }
 
 /// The default home: `$HIVEBOX_HOME` if set, else `/var/lib/hivebox` when running as root

@@ -7,10 +7,11 @@
 //! pairing means the files were tampered with or mixed up, and is reported as corruption.
 
 use crate::lock::LockFile;
+use crate::snapshot::HiveFiles;
 use crate::storage::{FileStorage, IoFailure};
 use crate::wal::Header;
 use crate::{StoreError, snapshot, wal};
-use hivebox_core::{Clock, Tree};
+use hivebox_core::{KeyImage, Tree};
 use std::fs::{self, OpenOptions};
 use std::io::{self, Read};
 use std::path::Path;
@@ -35,6 +36,19 @@ pub struct Recovery {
     pub checkpointed: bool,
 }
 
+impl Recovery {
+    /// Adds what recovering one more hive found: `created` only if every hive was created.
+    pub(crate) fn merge(&mut self, other: Recovery) {
+        self.created &= other.created;
+        self.replayed += other.replayed;
+        if self.torn_tail.is_none() {
+            self.torn_tail = other.torn_tail;
+        }
+        self.stale_log |= other.stale_log;
+        self.checkpointed |= other.checkpointed;
+    }
+}
+
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
     move |source| StoreError::Io { path: path.to_owned(), source }
 }
@@ -45,38 +59,40 @@ impl From<IoFailure> for StoreError {
     }
 }
 
-/// Recovers the store in `dir` (the `hives` directory, already locked by `lock`).
+/// Recovers one hive from its files (in a directory already locked by `lock`); a hive with no
+/// files yet is created from `fresh()`.
 pub(crate) fn recover(
-    dir: &Path,
+    files: &HiveFiles,
     lock: Arc<LockFile>,
-    clock: &dyn Clock,
+    fresh: impl FnOnce() -> KeyImage,
 ) -> Result<(Tree, FileStorage, Recovery), StoreError> {
+    let dir = files.dir.as_path();
     let mut report = Recovery::default();
-    let tmp = dir.join(snapshot::TMP_FILE);
+    let tmp = files.tmp.clone();
     match fs::remove_file(&tmp) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(source) => return Err(StoreError::Io { path: tmp, source }),
     }
-    let wal_path = dir.join(wal::FILE);
+    let wal_path = files.wal.clone();
     let mut wal_file =
         OpenOptions::new().read(true).append(true).create(true).open(&wal_path).map_err(io_err(&wal_path))?;
     let mut bytes = Vec::new();
     wal_file.read_to_end(&mut bytes).map_err(io_err(&wal_path))?;
 
-    let snap_path = dir.join(snapshot::FILE);
-    let snap = match snapshot::load(dir)? {
+    let snap_path = files.image.clone();
+    let snap = match snapshot::load(files)? {
         Some(snap) => snap,
         None => {
             if bytes.len() > wal::HEADER_LEN {
                 return Err(StoreError::Corrupt {
                     path: wal_path,
                     offset: wal::HEADER_LEN as u64,
-                    reason: format!("the log holds records but there is no {} to replay them onto", snapshot::FILE),
+                    reason: format!("the log holds records but there is no {} to replay them onto", files.image_name()),
                 });
             }
-            let image = hivebox_core::fresh::fresh_image(clock.now());
-            snapshot::write(dir, 1, &image).map_err(|e| StoreError::Io { path: e.path, source: e.source })?;
+            let image = fresh();
+            snapshot::write(files, 1, &image).map_err(|e| StoreError::Io { path: e.path, source: e.source })?;
             report.created = true;
             // Whatever header the empty log had, it now starts over with the new snapshot.
             bytes.clear();
@@ -89,7 +105,7 @@ pub(crate) fn recover(
         reason: format!("the image is not a valid key tree: {reason}"),
     })?;
 
-    let mut storage = FileStorage::new(dir, wal_file, bytes.len() as u64, snap.generation, lock);
+    let mut storage = FileStorage::new(files, wal_file, bytes.len() as u64, snap.generation, lock);
     let header = wal::parse_header(&bytes).map_err(|(offset, reason)| StoreError::Corrupt {
         path: wal_path.clone(),
         offset,

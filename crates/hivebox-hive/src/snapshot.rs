@@ -16,10 +16,35 @@ use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-/// File name of the snapshot inside `hives/`.
-pub(crate) const FILE: &str = "registry.snapshot";
-/// Where a new snapshot is written before it is renamed over [`FILE`].
-pub(crate) const TMP_FILE: &str = "registry.snapshot.tmp";
+/// The files of one hive: its image, the temporary file a checkpoint writes first, its log.
+#[derive(Debug, Clone)]
+pub(crate) struct HiveFiles {
+    /// The directory holding them.
+    pub dir: PathBuf,
+    /// `NAME.hiv`: the hive's image.
+    pub image: PathBuf,
+    /// `NAME.hiv.tmp`: a checkpoint's new image before it is renamed over `image`.
+    pub tmp: PathBuf,
+    /// `NAME.hiv.wal`: the log of changes since the image.
+    pub wal: PathBuf,
+}
+
+impl HiveFiles {
+    /// The files of hive `name` in `dir`.
+    pub fn new(dir: &Path, name: &str) -> Self {
+        Self {
+            dir: dir.to_owned(),
+            image: dir.join(format!("{name}.hiv")),
+            tmp: dir.join(format!("{name}.hiv.tmp")),
+            wal: dir.join(format!("{name}.hiv.wal")),
+        }
+    }
+
+    /// The image file's name, for messages.
+    pub fn image_name(&self) -> String {
+        self.image.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    }
+}
 
 const MAGIC: &[u8; 8] = b"HBXSNAP1";
 const VERSION: u32 = 2;
@@ -90,9 +115,9 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Snapshot, StoreError> {
     Ok(Snapshot { generation: le_u64(bytes, OFF_GENERATION), image })
 }
 
-/// Reads and parses the snapshot in `dir`; `None` if there is none.
-pub(crate) fn load(dir: &Path) -> Result<Option<Snapshot>, StoreError> {
-    let path = dir.join(FILE);
+/// Reads and parses a hive's image; `None` if there is none.
+pub(crate) fn load(files: &HiveFiles) -> Result<Option<Snapshot>, StoreError> {
+    let path = files.image.clone();
     match fs::read(&path) {
         Ok(bytes) => parse(&path, &bytes).map(Some),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
@@ -124,10 +149,11 @@ pub(crate) struct WriteError {
     pub maybe_replaced: bool,
 }
 
-/// Writes a snapshot durably: `registry.snapshot.tmp`, fsync, rename over `registry.snapshot`,
-/// fsync the directory. Before the rename a failure leaves the old snapshot in place.
-pub(crate) fn write(dir: &Path, generation: u64, image: &KeyImage) -> Result<(), WriteError> {
-    let tmp = dir.join(TMP_FILE);
+/// Writes a hive's image durably: `NAME.hiv.tmp`, fsync, rename over `NAME.hiv`, fsync the
+/// directory. Before the rename a failure leaves the old image in place.
+pub(crate) fn write(files: &HiveFiles, generation: u64, image: &KeyImage) -> Result<(), WriteError> {
+    let dir = &files.dir;
+    let tmp = files.tmp.clone();
     let bytes = serialize(generation, image).map_err(|e| WriteError {
         path: tmp.clone(),
         source: io::Error::new(io::ErrorKind::InvalidInput, e),
@@ -142,7 +168,7 @@ pub(crate) fn write(dir: &Path, generation: u64, image: &KeyImage) -> Result<(),
         let _ = fs::remove_file(&tmp);
         return Err(WriteError { path: tmp, source, maybe_replaced: false });
     }
-    let path = dir.join(FILE);
+    let path = files.image.clone();
     if let Err(source) = fs::rename(&tmp, &path) {
         let _ = fs::remove_file(&tmp);
         return Err(WriteError { path, source, maybe_replaced: true });

@@ -1,4 +1,4 @@
-//! [`FileStorage`]: the registry's [`Storage`] over `registry.snapshot` and `registry.wal`.
+//! [`FileStorage`]: one hive's [`Storage`] over its image `NAME.hiv` and its log `NAME.hiv.wal`.
 //!
 //! `append` writes one record and `sync_data`s the log before it returns `Ok`; the registry
 //! applies the change in memory only after that. A failed append cuts the log back to its
@@ -9,6 +9,7 @@
 //! land where recovery would not read it.
 
 use crate::lock::LockFile;
+use crate::snapshot::HiveFiles;
 use crate::{codec, snapshot, wal};
 use hivebox_core::{KeyImage, Mutation, Storage, StorageError};
 use std::fs::File;
@@ -22,8 +23,8 @@ const FULL_ERRNOS: [i32; 2] = [28, 122];
 /// The durable store of one home.
 #[derive(Debug)]
 pub(crate) struct FileStorage {
-    /// The `hives` directory.
-    dir: PathBuf,
+    /// The hive's files.
+    files: HiveFiles,
     wal_path: PathBuf,
     /// The log, opened for appending.
     wal: File,
@@ -62,10 +63,10 @@ pub(crate) fn storage_error(what: &str, path: &Path, e: &io::Error) -> StorageEr
 
 impl FileStorage {
     /// A store over an open log of `wal_len` good bytes continuing snapshot `generation`.
-    pub(crate) fn new(dir: &Path, wal: File, wal_len: u64, generation: u64, lock: Arc<LockFile>) -> Self {
+    pub(crate) fn new(files: &HiveFiles, wal: File, wal_len: u64, generation: u64, lock: Arc<LockFile>) -> Self {
         Self {
-            dir: dir.to_owned(),
-            wal_path: dir.join(wal::FILE),
+            files: files.clone(),
+            wal_path: files.wal.clone(),
             wal,
             wal_len,
             generation,
@@ -93,7 +94,7 @@ impl FileStorage {
     /// Writes a snapshot of `image` as the next generation and empties the log.
     pub(crate) fn checkpoint(&mut self, image: &KeyImage) -> Result<(), IoFailure> {
         let next = self.generation + 1;
-        if let Err(e) = snapshot::write(&self.dir, next, image) {
+        if let Err(e) = snapshot::write(&self.files, next, image) {
             let failure = IoFailure { what: "cannot write the snapshot", path: e.path, source: e.source };
             if e.maybe_replaced {
                 // Recovery may find either snapshot; a record appended to the old log would be

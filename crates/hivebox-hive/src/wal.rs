@@ -21,7 +21,6 @@ use crate::codec;
 use hivebox_core::Mutation;
 
 /// File name of the log inside `hives/`.
-pub(crate) const FILE: &str = "registry.wal";
 
 const MAGIC: &[u8; 8] = b"HBXWAL01";
 const VERSION: u32 = 1;

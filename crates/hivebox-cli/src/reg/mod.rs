@@ -24,12 +24,12 @@ mod switches;
 use args::Command;
 use error::{RegError, error_line};
 use hivebox_core::name::MAX_PATH_DEPTH;
+use hivebox_core::path::Root;
 use hivebox_core::value::ValueError;
 use hivebox_core::{Caller, KeyPath, NtStatus, ProcessInfo, Token, ValueType};
 use session::Session;
 use std::io::{BufRead, BufWriter, IsTerminal, Write};
 use std::os::unix::fs::MetadataExt;
-use hivebox_core::path::Root;
 use std::sync::Arc;
 
 /// Where a command writes, and how it asks the user a yes/no question.
@@ -60,8 +60,11 @@ pub fn run(args: &[String]) -> i32 {
         Ok(c) => c,
         Err(e) => return fail(&e),
     };
-    if let Err(status) = home.ensure_user_hive(&sid) {
-        return fail(&RegError::at(status, Root::CurrentUser.long_name()));
+    if let Err(e) = home.ensure_user_hive(&sid) {
+        return fail(&RegError::Setup(format!(
+            "the user's hive ({}) could not be opened: {e}",
+            Root::CurrentUser.long_name()
+        )));
     }
     let session = Session::new(&home.registry, caller, sid);
     let mut out = BufWriter::new(std::io::stdout().lock());

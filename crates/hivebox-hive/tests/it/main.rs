@@ -42,12 +42,14 @@ pub fn hives(home: &Path) -> PathBuf {
     home.join(hivebox_hive::HIVES_DIR)
 }
 
+/// The log of the SOFTWARE hive, where [`BASE`] lives.
 pub fn wal_path(home: &Path) -> PathBuf {
-    hives(home).join("registry.wal")
+    hives(home).join("SOFTWARE.hiv.wal")
 }
 
+/// The image of the SOFTWARE hive, where [`BASE`] lives.
 pub fn snapshot_path(home: &Path) -> PathBuf {
-    hives(home).join("registry.snapshot")
+    hives(home).join("SOFTWARE.hiv")
 }
 
 /// Sets `name` on the key at `path` (created if missing).
@@ -98,13 +100,13 @@ pub fn record_offsets(wal: &[u8]) -> Vec<usize> {
     out
 }
 
-/// The image with `\REGISTRY\MACHINE`'s last write time cleared, for comparing registries
-/// across a reopen. Opening a registry adds the volatile `HARDWARE` key under `MACHINE`, and
-/// `hivebox-core` lets that move `MACHINE`'s (persistent) last write time to the opening
-/// moment without logging it, so that one time cannot be expected to survive a reopen.
+/// The image with the master keys' last write times cleared, for comparing registries across
+/// a reopen: `\REGISTRY`, `MACHINE` and `USER` live only in memory and are rebuilt, with the
+/// opening moment as their time, every time the registry is opened.
 pub fn comparable(mut image: KeyImage) -> KeyImage {
-    if let Some(machine) = image.subkeys.iter_mut().find(|k| k.name == "MACHINE") {
-        machine.last_write = 0;
+    image.last_write = 0;
+    for master in &mut image.subkeys {
+        master.last_write = 0;
     }
     image
 }

@@ -115,7 +115,7 @@ fn corrupt_snapshot_is_an_error_naming_the_file() {
     assert_eq!(named, &path);
     assert_eq!(*offset, 12, "the checksum field");
     let msg = err.to_string();
-    assert!(msg.contains("registry.snapshot is corrupt at byte 12: checksum"), "{msg}");
+    assert!(msg.contains("SOFTWARE.hiv is corrupt at byte 12: checksum"), "{msg}");
     // Still an error on the next try: the store is never started afresh.
     assert!(matches!(open(dir.path()), Err(StoreError::Corrupt { .. })));
     // A damaged magic or a truncated file are errors too.
@@ -143,7 +143,7 @@ fn corruption_in_the_middle_of_the_log_is_an_error() {
         matches!(&err, StoreError::Corrupt { path: p, offset, .. } if *p == path && *offset == second as u64),
         "{msg}"
     );
-    assert!(msg.contains(&format!("registry.wal is corrupt at byte {second}")), "{msg}");
+    assert!(msg.contains(&format!("SOFTWARE.hiv.wal is corrupt at byte {second}")), "{msg}");
     assert!(msg.contains(&format!("a valid record follows at byte {}", offsets[2])), "{msg}");
     // A damaged length field in the middle is not mistaken for a torn tail either.
     wal[second + 10] ^= 0x01;
@@ -193,17 +193,17 @@ fn a_log_without_its_snapshot_is_an_error() {
     three_values(dir.path());
     fs::remove_file(snapshot_path(dir.path())).unwrap();
     let err = open(dir.path()).unwrap_err();
-    assert!(err.to_string().contains("holds records but there is no registry.snapshot"), "{err}");
+    assert!(err.to_string().contains("holds records but there is no SOFTWARE.hiv"), "{err}");
 }
 
 #[test]
 fn leftover_temporary_snapshot_is_ignored() {
     let dir = tempfile::tempdir().unwrap();
     three_values(dir.path());
-    fs::write(hives(dir.path()).join("registry.snapshot.tmp"), b"half a snapshot").unwrap();
+    fs::write(hives(dir.path()).join("SOFTWARE.hiv.tmp"), b"half a snapshot").unwrap();
     let h = reopen(dir.path());
     assert_eq!(get(&h.registry, BASE, "v2"), Some(Value::dword(2)));
-    assert!(!hives(dir.path()).join("registry.snapshot.tmp").exists());
+    assert!(!hives(dir.path()).join("SOFTWARE.hiv.tmp").exists());
 }
 
 #[test]
