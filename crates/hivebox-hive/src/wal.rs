@@ -20,8 +20,6 @@
 use crate::codec;
 use hivebox_core::Mutation;
 
-/// File name of the log inside `hives/`.
-
 const MAGIC: &[u8; 8] = b"HBXWAL01";
 const VERSION: u32 = 1;
 const OFF_VERSION: usize = 8;
