@@ -27,6 +27,8 @@
 pub mod codec;
 mod lock;
 mod recover;
+pub mod regf;
+pub mod regfile;
 mod snapshot;
 mod storage;
 mod wal;

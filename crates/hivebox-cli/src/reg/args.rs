@@ -19,10 +19,22 @@ pub enum Verb {
     Compare,
     Rename,
     Flush,
+    Export,
+    Import,
 }
 
 impl Verb {
-    const ALL: [Verb; 7] = [Verb::Query, Verb::Add, Verb::Delete, Verb::Copy, Verb::Compare, Verb::Rename, Verb::Flush];
+    const ALL: [Verb; 9] = [
+        Verb::Query,
+        Verb::Add,
+        Verb::Delete,
+        Verb::Copy,
+        Verb::Compare,
+        Verb::Rename,
+        Verb::Flush,
+        Verb::Export,
+        Verb::Import,
+    ];
 
     /// The verb as `reg.exe` spells it in messages (`QUERY`).
     pub fn upper(self) -> &'static str {
@@ -34,6 +46,8 @@ impl Verb {
             Verb::Compare => "COMPARE",
             Verb::Rename => "RENAME",
             Verb::Flush => "FLUSH",
+            Verb::Export => "EXPORT",
+            Verb::Import => "IMPORT",
         }
     }
 
@@ -157,6 +171,16 @@ pub enum Command {
     Flush {
         key: String,
     },
+    /// `export KEY FILE [/y]`.
+    Export {
+        key: String,
+        file: String,
+        /// `/y`: overwrite an existing file without asking.
+        force: bool,
+    },
+    Import {
+        file: String,
+    },
 }
 
 /// A command line `reg` cannot understand.
@@ -230,6 +254,14 @@ pub fn parse(args: &[String]) -> Result<Command, SyntaxError> {
         Verb::Flush => {
             let [key] = p.positionals(["KEY"])?;
             Ok(Command::Flush { key })
+        }
+        Verb::Export => {
+            let [key, file] = p.positionals(["KEY", "FILE"])?;
+            Ok(Command::Export { key, file, force: p.flag(Opt::Force) })
+        }
+        Verb::Import => {
+            let [file] = p.positionals(["FILE"])?;
+            Ok(Command::Import { file })
         }
     }
 }

@@ -26,6 +26,9 @@ pub enum RegError {
     Invalid { message: String, status: NtStatus },
     /// The command could not get going: the store would not open, the user is unknown.
     Setup(String),
+    /// A problem with a file (`export`, `import`), at a line of it if that is known: the file
+    /// does not read, does not parse, or what it asks for failed.
+    File { file: String, line: Option<usize>, message: String },
     /// Writing the output failed.
     Output(std::io::Error),
 }
@@ -70,6 +73,8 @@ impl fmt::Display for RegError {
                 write!(f, "{message} ({})", status_name(*status))
             }
             RegError::Setup(message) => f.write_str(message),
+            RegError::File { file, line: Some(line), message } => write!(f, "{file}:{line}: {message}"),
+            RegError::File { file, line: None, message } => write!(f, "{file}: {message}"),
             RegError::Output(e) => write!(f, "writing the output failed: {e}"),
         }
     }

@@ -5,7 +5,8 @@ use super::args::Verb;
 const OVERVIEW: &str = r#"
 hivebox reg OPERATION [parameters]
 
-  Operations:  QUERY | ADD | DELETE | COPY | COMPARE | RENAME | FLUSH
+  Operations:  QUERY | ADD | DELETE | COPY | COMPARE | RENAME | FLUSH |
+               EXPORT | IMPORT
 
   Return code (except COMPARE):  0 - successful   1 - failed
 
@@ -124,6 +125,30 @@ Example:
   hivebox reg flush HKLM
 "#;
 
+const EXPORT: &str = r#"
+hivebox reg EXPORT KEY FILE [/y]
+
+  Writes KEY and its whole subtree to FILE as a .reg file, as regedit exports it
+  (UTF-16LE, "Windows Registry Editor Version 5.00").
+
+  /y         --yes            overwrite an existing FILE without asking
+
+Example:
+  hivebox reg export HKCU\Software\Contoso contoso.reg /y
+"#;
+
+const IMPORT: &str = r#"
+hivebox reg IMPORT FILE
+
+  Applies a .reg file: [KEY] creates a key, [-KEY] deletes it with its subtree,
+  "NAME"=DATA sets a value, "NAME"=- deletes one. Reads UTF-16 and UTF-8 files,
+  version 5.00 and REGEDIT4. The whole file is checked first; a file that does not
+  parse changes nothing, and a change that fails undoes every change made before it.
+
+Example:
+  hivebox reg import contoso.reg
+"#;
+
 /// The help text for the overview (`None`) or one verb.
 pub fn text(verb: Option<Verb>) -> &'static str {
     match verb {
@@ -135,5 +160,7 @@ pub fn text(verb: Option<Verb>) -> &'static str {
         Some(Verb::Compare) => COMPARE,
         Some(Verb::Rename) => RENAME,
         Some(Verb::Flush) => FLUSH,
+        Some(Verb::Export) => EXPORT,
+        Some(Verb::Import) => IMPORT,
     }
 }

@@ -7,19 +7,24 @@
 //! before the registry is touched, keys created on the way to a failure are removed again, and
 //! a tree delete opens every key it will delete before deleting any.
 //!
+//! `export` and `import` read and write `.reg` files (`hivebox_hive::regfile`); an import that
+//! fails halfway undoes what it did through an undo journal (`undo.rs`).
+//!
 //! What it does not do: remote registries (`\\machine\...`), `/reg:32`/`/reg:64` views (accepted
-//! and ignored: there is one view), `save`/`load`/`import`/`export` (not yet).
+//! and ignored: there is one view), `save`/`load`/`unload`/`restore` (not yet).
 
 mod args;
 mod compare;
 mod copy;
 mod edit;
 mod error;
+mod export;
 mod help;
 mod output;
 mod query;
 mod session;
 mod switches;
+mod undo;
 
 use args::Command;
 use error::{RegError, error_line};
@@ -98,6 +103,8 @@ pub fn execute(s: &Session<'_>, command: &Command, io: &mut Io<'_>) -> Result<i3
         Command::Copy(a) => copy::copy(s, a, io),
         Command::Rename { key, new_name } => edit::rename(s, key, new_name, io),
         Command::Flush { key } => edit::flush(s, key, io),
+        Command::Export { key, file, force } => export::export(s, key, file, *force, io),
+        Command::Import { file } => export::import(s, file, io),
     }
 }
 

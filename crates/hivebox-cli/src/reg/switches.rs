@@ -97,6 +97,9 @@ const COMPARE: &[Spec] = &[
     VIEWS[1],
 ];
 
+/// `export`'s `/y` overwrites the file without asking, as `add`'s `/f` overwrites a value.
+const EXPORT: &[Spec] = &[sw(Opt::Force, "y", "yes"), VIEWS[0], VIEWS[1]];
+
 const VIEW_ONLY: &[Spec] = &VIEWS;
 
 pub(super) fn is_help(arg: &str) -> bool {
@@ -153,6 +156,11 @@ pub(super) fn tokenize(verb: Verb, rest: &[String]) -> Result<Parsed, SyntaxErro
     while i < rest.len() {
         let token = &rest[i];
         i += 1;
+        if token == "--" {
+            // Everything after `--` is a positional argument, even if it looks like a switch.
+            parsed.positional.extend(rest[i..].iter().cloned());
+            break;
+        }
         let (spec, inline) = if let Some(long) = token.strip_prefix("--") {
             let (name, inline) = match long.split_once('=') {
                 Some((n, v)) => (n, Some(v.to_owned())),
@@ -162,8 +170,15 @@ pub(super) fn tokenize(verb: Verb, rest: &[String]) -> Result<Parsed, SyntaxErro
             (spec.ok_or_else(|| parsed.err(format!("unknown option {token}")))?, inline)
         } else if token.len() > 1 && (token.starts_with('/') || token.starts_with('-')) {
             let name = &token[1..];
-            let spec = specs.iter().find(|s| !s.short.is_empty() && s.short.eq_ignore_ascii_case(name));
-            (spec.ok_or_else(|| parsed.err(format!("unknown option {token}")))?, None)
+            match specs.iter().find(|s| !s.short.is_empty() && s.short.eq_ignore_ascii_case(name)) {
+                Some(spec) => (spec, None),
+                // A verb that takes a file reads an absolute path (`/tmp/x.reg`) as one.
+                None if token.starts_with('/') && takes_file(verb) => {
+                    parsed.positional.push(token.clone());
+                    continue;
+                }
+                None => return Err(parsed.err(format!("unknown option {token}"))),
+            }
         } else {
             parsed.positional.push(token.clone());
             continue;
@@ -188,6 +203,11 @@ pub(super) fn tokenize(verb: Verb, rest: &[String]) -> Result<Parsed, SyntaxErro
     Ok(parsed)
 }
 
+/// Whether a verb takes a file name, which may start with `/`.
+fn takes_file(verb: Verb) -> bool {
+    matches!(verb, Verb::Export | Verb::Import)
+}
+
 /// The switches a verb accepts.
 fn table(verb: Verb) -> &'static [Spec] {
     match verb {
@@ -196,6 +216,7 @@ fn table(verb: Verb) -> &'static [Spec] {
         Verb::Delete => DELETE,
         Verb::Copy => COPY,
         Verb::Compare => COMPARE,
-        Verb::Rename | Verb::Flush => VIEW_ONLY,
+        Verb::Export => EXPORT,
+        Verb::Rename | Verb::Flush | Verb::Import => VIEW_ONLY,
     }
 }

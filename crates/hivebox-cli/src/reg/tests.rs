@@ -10,12 +10,12 @@ use hivebox_core::{Caller, CreateOptions, Registry, Value};
 
 /// Runs one `reg` command line (words split on spaces; `~` stands for a space inside a word):
 /// exit code, stdout, error line. Nobody answers questions.
-fn reg(r: &Registry, line: &str) -> (i32, String, String) {
+pub(super) fn reg(r: &Registry, line: &str) -> (i32, String, String) {
     answering(r, line, &[]).0
 }
 
 /// Like [`reg`], answering the command's questions in turn; also returns the questions.
-fn answering(r: &Registry, line: &str, answers: &[bool]) -> ((i32, String, String), Vec<String>) {
+pub(super) fn answering(r: &Registry, line: &str, answers: &[bool]) -> ((i32, String, String), Vec<String>) {
     let args: Vec<String> = line.split(' ').map(|w| w.replace('~', " ")).collect();
     let s = session(r);
     let mut out = Vec::new();
@@ -34,13 +34,13 @@ fn answering(r: &Registry, line: &str, answers: &[bool]) -> ((i32, String, Strin
     (outcome, asked)
 }
 
-fn ok(r: &Registry, line: &str) -> String {
+pub(super) fn ok(r: &Registry, line: &str) -> String {
     let (code, out, err) = reg(r, line);
     assert_eq!((code, err.as_str()), (0, ""), "{line}");
     out
 }
 
-fn fails(r: &Registry, line: &str) -> String {
+pub(super) fn fails(r: &Registry, line: &str) -> String {
     let (code, _, err) = reg(r, line);
     assert_eq!(code, 1, "{line} succeeded");
     err

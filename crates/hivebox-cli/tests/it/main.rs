@@ -3,6 +3,7 @@
 mod bad_input;
 mod edit;
 mod query;
+mod regfile;
 
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -117,7 +118,8 @@ fn help_texts() {
     let home = Home::new();
     let overview = home.ok(&["/?"]);
     assert!(overview.contains("QUERY | ADD | DELETE | COPY | COMPARE | RENAME | FLUSH"), "{overview}");
-    for verb in ["query", "add", "delete", "copy", "compare", "rename", "flush"] {
+    assert!(overview.contains("EXPORT | IMPORT"), "{overview}");
+    for verb in ["query", "add", "delete", "copy", "compare", "rename", "flush", "export", "import"] {
         let text = home.ok(&[verb, "/?"]);
         assert!(text.contains(&format!("hivebox reg {}", verb.to_uppercase())), "{verb}: {text}");
         assert_eq!(home.ok(&[verb, "-h"]), text);

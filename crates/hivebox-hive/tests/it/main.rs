@@ -1,11 +1,14 @@
 //! Integration tests of the durable store: one binary, one module per concern.
 
 mod codec;
+mod corpus;
 mod crash;
 mod disk_full;
 mod lock;
 mod model;
 mod recovery;
+mod regf_read;
+mod regf_write;
 
 use hivebox_core::{Caller, CreateOptions, KeyImage, ManualClock, NtStatus, OpenOptions, Registry, Value};
 use hivebox_hive::{Home, StoreError, open_home};

@@ -131,3 +131,20 @@ fn option_values_may_look_like_switches() {
     assert_eq!(a.value, Some(ValueSel::Named("with space".into())));
     assert_eq!(a.data.as_deref(), Some(""));
 }
+
+#[test]
+fn export_and_import_take_unix_paths() {
+    let export = |key: &str, file: &str, force| Command::Export { key: key.into(), file: file.into(), force };
+    assert_eq!(parse_line(r"export HKCU\X out.reg").unwrap(), export(r"HKCU\X", "out.reg", false));
+    assert_eq!(parse_line(r"EXPORT HKCU\X /tmp/out.reg /Y").unwrap(), export(r"HKCU\X", "/tmp/out.reg", true));
+    assert_eq!(parse_line(r"export HKCU\X --yes /out.reg").unwrap(), export(r"HKCU\X", "/out.reg", true));
+    assert_eq!(parse_line(r"import /tmp/in.reg /reg:64").unwrap(), Command::Import { file: "/tmp/in.reg".into() });
+    // `--` ends the switches: a file may start with `-`, or be called /y.
+    assert_eq!(parse_line(r"export HKCU\X -- /y").unwrap(), export(r"HKCU\X", "/y", false));
+    assert_eq!(parse_line(r"import -- -in.reg").unwrap(), Command::Import { file: "-in.reg".into() });
+    assert!(parse_line(r"import -in.reg").unwrap_err().to_string().contains("Unknown option -in.reg"));
+    assert!(parse_line(r"export HKCU\X").unwrap_err().to_string().contains("Missing FILE"));
+    assert!(parse_line(r"import a.reg b.reg").unwrap_err().to_string().contains("Unexpected argument"));
+    // Other verbs still refuse unknown switches that start with /.
+    assert!(parse_line(r"query HKCU\X /tmp/x").unwrap_err().to_string().contains("Unknown option /tmp/x"));
+}
