@@ -23,8 +23,17 @@ fn with_values(mut k: KeyImage, values: Vec<(&str, Value)>) -> KeyImage {
 pub fn fresh_image(now: u64) -> KeyImage {
     let k = |name: &str, subkeys| key(name, now, subkeys);
     let mut enum_key = k("Enum", vec![k("Root", vec![])]);
+    // As on Windows, only SYSTEM may change Enum; everyone may read it.
+    let enum_sd: std::sync::Arc<[u8]> = crate::security::descriptor(&[
+        (crate::security::SID_SYSTEM, crate::access::KEY_ALL_ACCESS),
+        (crate::security::SID_ADMINISTRATORS, crate::access::KEY_READ),
+        (crate::security::SID_EVERYONE, crate::access::KEY_READ),
+    ])
+    .into();
     enum_key.system_only = ENUM_SYSTEM_ONLY;
+    enum_key.security = Some(enum_sd.clone());
     enum_key.subkeys[0].system_only = ENUM_SYSTEM_ONLY;
+    enum_key.subkeys[0].security = Some(enum_sd);
     let control_set = k(
         "ControlSet001",
         vec![

@@ -180,7 +180,7 @@ impl Tree {
             n.name = image.name.clone();
             n.upname = crate::name::upcase(&image.name);
         }
-        tree.fill(root, image, 0)?;
+        tree.fill(root, image, 0, None)?;
         Ok(tree)
     }
 
@@ -196,7 +196,10 @@ impl Tree {
         let node = self.node_mut(id);
         node.volatile = false;
         node.hive = hive;
-        if let Err(e) = self.fill(id, image, hive) {
+        // Every key of a mounted hive has a descriptor, as in a regf file: a root without one
+        // gets the default, and keys without one inherit their parent's.
+        let root_sd: Arc<[u8]> = crate::security::default_descriptor().into();
+        if let Err(e) = self.fill(id, image, hive, Some(root_sd)) {
             // Leave nothing of a half-grafted image behind.
             self.prune(id, parent_time);
             self.node_mut(parent).last_write = parent_time;
@@ -205,13 +208,17 @@ impl Tree {
         Ok(id)
     }
 
-    fn fill(&mut self, id: KeyId, image: &KeyImage, hive: u32) -> Result<(), String> {
+    fn fill(&mut self, id: KeyId, image: &KeyImage, hive: u32, inherited: Option<Arc<[u8]>>) -> Result<(), String> {
+        let security = image.security.clone().or(inherited);
         {
             let n = self.node_mut(id);
-            n.class = image.class.clone();
+            n.class = image.class.clone().filter(|c| !c.is_empty());
             n.link = image.link;
-            n.system_only = image.system_only;
-            n.security = image.security.clone();
+            // Rights reserved to SYSTEM come from the image, or else from the descriptor's DACL
+            // (a regf hive stores only the descriptor).
+            let from_sd = security.as_deref().map_or(0, crate::security::system_only_rights);
+            n.system_only = image.system_only | from_sd;
+            n.security = security.clone();
             n.hive = hive;
         }
         for (name, value) in &image.values {
@@ -227,7 +234,7 @@ impl Tree {
                 return Err(format!("duplicate subkey {:?} in {}", sub.name, self.path(id)));
             }
             let child = self.insert_child(id, &sub.name, sub.class.clone(), sub.last_write);
-            self.fill(child, sub, hive)?;
+            self.fill(child, sub, hive, security.clone())?;
         }
         self.node_mut(id).last_write = image.last_write;
         Ok(())
@@ -255,12 +262,13 @@ impl Tree {
             self.prune(c, now);
         }
         let hive = self.node(id).hive;
+        let inherited = self.node(id).security.clone();
         {
             let n = self.node_mut(id);
             n.values.clear();
             n.value_index = None;
         }
-        self.fill(id, image, hive)?;
+        self.fill(id, image, hive, inherited)?;
         self.node_mut(id).last_write = now;
         Ok(())
     }

@@ -179,6 +179,8 @@ impl Tree {
 
     /// Adds a subkey. The caller has checked the name and that it does not exist.
     pub(crate) fn insert_child(&mut self, parent: KeyId, name: &str, class: Option<String>, now: u64) -> KeyId {
+        // An empty class is no class, as Windows stores it (class length 0).
+        let class = class.filter(|c| !c.is_empty());
         let id = KeyId(self.nodes.len() as u64);
         let upname = upcase(name);
         let p = self.node(parent);

@@ -101,7 +101,7 @@ pub(crate) fn recover(
     };
     let mut tree = Tree::from_image(&snap.image).map_err(|reason| StoreError::Corrupt {
         path: snap_path.clone(),
-        offset: snapshot::HEADER_LEN as u64,
+        offset: 0,
         reason: format!("the image is not a valid key tree: {reason}"),
     })?;
 

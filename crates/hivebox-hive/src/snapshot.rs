@@ -1,16 +1,9 @@
-//! `registry.snapshot`: a checksummed image of the whole persistent tree, replaced atomically.
-//!
-//! ```text
-//! 0   magic        "HBXSNAP1"
-//! 8   version      u32 = 1
-//! 12  checksum     u32: CRC-32 of bytes 16.. (generation, length and payload)
-//! 16  generation   u64: the log generation that continues this snapshot
-//! 24  length       u64: payload bytes
-//! 32  payload      codec::encode_image
-//! ```
+//! A hive's image file, `NAME.hiv`: a Windows `regf` hive (clean: both sequence numbers equal),
+//! replaced atomically at every checkpoint. Its sequence number is the store's generation: the
+//! log `NAME.hiv.wal` that continues it carries the same number in its header.
 
 use crate::StoreError;
-use crate::codec;
+use crate::regf;
 use hivebox_core::KeyImage;
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -46,73 +39,60 @@ impl HiveFiles {
     }
 }
 
-const MAGIC: &[u8; 8] = b"HBXSNAP1";
-const VERSION: u32 = 2;
-const OFF_VERSION: usize = 8;
-const OFF_CHECKSUM: usize = 12;
-const OFF_GENERATION: usize = 16;
-const OFF_LENGTH: usize = 24;
-/// Header size; the payload starts here.
-pub(crate) const HEADER_LEN: usize = 32;
+/// Where hivebox keeps its own checksum of the hive bins: in the base block's reserved area
+/// (offsets 0xB0..0x1FC, which Windows and hivex ignore), as a 4-byte marker and a CRC-32.
+/// regf checksums only the base block; this lets a damaged bin fail to open instead of
+/// loading silently wrong data.
+const OFF_BINS_MARKER: usize = 0xB0;
+const OFF_BINS_CRC: usize = 0xB4;
+const BINS_MARKER: &[u8; 4] = b"hbx1";
 
-/// A loaded snapshot.
+/// A loaded image.
 #[derive(Debug)]
 pub(crate) struct Snapshot {
     pub generation: u64,
     pub image: KeyImage,
 }
 
-fn le_u32(b: &[u8], at: usize) -> u32 {
-    let mut a = [0; 4];
-    a.copy_from_slice(&b[at..at + 4]);
-    u32::from_le_bytes(a)
-}
-
-fn le_u64(b: &[u8], at: usize) -> u64 {
-    let mut a = [0; 8];
-    a.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(a)
-}
-
-/// Parses a snapshot file's bytes. `path` only names the file in errors.
+/// Parses an image file's bytes. `path` only names the file in errors.
 pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Snapshot, StoreError> {
-    let corrupt =
-        |offset: usize, reason: String| StoreError::Corrupt { path: path.to_owned(), offset: offset as u64, reason };
-    if bytes.len() < HEADER_LEN {
+    let corrupt = |offset: u64, reason: String| StoreError::Corrupt { path: path.to_owned(), offset, reason };
+    let from_regf = |e: regf::RegfError| match e {
+        regf::RegfError::Corrupt { offset, record, reason } => corrupt(offset, format!("{record}: {reason}")),
+        other => corrupt(0, other.to_string()),
+    };
+    if bytes.len() >= regf::BASE_BLOCK_LEN && &bytes[OFF_BINS_MARKER..OFF_BINS_CRC] == BINS_MARKER {
+        let stored = u32::from_le_bytes([
+            bytes[OFF_BINS_CRC],
+            bytes[OFF_BINS_CRC + 1],
+            bytes[OFF_BINS_CRC + 2],
+            bytes[OFF_BINS_CRC + 3],
+        ]);
+        let computed = crc32fast::hash(&bytes[regf::BASE_BLOCK_LEN..]);
+        if stored != computed {
+            return Err(corrupt(
+                OFF_BINS_CRC as u64,
+                format!("checksum {stored:08x} of the hive bins does not match their contents ({computed:08x})"),
+            ));
+        }
+    }
+    let hive = regf::Hive::from_bytes(bytes.to_vec()).map_err(from_regf)?;
+    let base = hive.base();
+    if !base.checksum_ok {
+        return Err(corrupt(508, format!("base block checksum {:#010x} does not match its contents", base.checksum)));
+    }
+    if base.primary_seq != base.secondary_seq {
         return Err(corrupt(
-            bytes.len(),
-            format!("the file is {} bytes, shorter than the {HEADER_LEN}-byte header", bytes.len()),
-        ));
-    }
-    // From here `bytes` holds at least the header, so every header field read is in bounds.
-    if &bytes[..OFF_VERSION] != MAGIC {
-        return Err(corrupt(0, "bad magic: not a hivebox snapshot".into()));
-    }
-    let version = le_u32(bytes, OFF_VERSION);
-    if version != VERSION {
-        return Err(corrupt(OFF_VERSION, format!("unsupported snapshot version {version}")));
-    }
-    let length = le_u64(bytes, OFF_LENGTH);
-    let actual = (bytes.len() - HEADER_LEN) as u64;
-    if length != actual {
-        return Err(corrupt(OFF_LENGTH, format!("header says {length} payload bytes but the file holds {actual}")));
-    }
-    let stored = le_u32(bytes, OFF_CHECKSUM);
-    let computed = crc32fast::hash(&bytes[OFF_GENERATION..]);
-    if stored != computed {
-        return Err(corrupt(
-            OFF_CHECKSUM,
+            4,
             format!(
-                "checksum {stored:08x} does not match the contents (bytes {OFF_GENERATION}..{}: {computed:08x})",
-                bytes.len()
+                "the hive is dirty (sequence numbers {} and {}): hivebox writes its hives whole, so \
+                 another program changed it in place",
+                base.primary_seq, base.secondary_seq
             ),
         ));
     }
-    let image = codec::decode_image(&bytes[HEADER_LEN..]).map_err(|e| match e {
-        codec::CodecError::Malformed { offset, reason } => corrupt(HEADER_LEN + offset as usize, reason),
-        other => corrupt(HEADER_LEN, other.to_string()),
-    })?;
-    Ok(Snapshot { generation: le_u64(bytes, OFF_GENERATION), image })
+    let image = hive.to_image().map_err(from_regf)?;
+    Ok(Snapshot { generation: u64::from(base.primary_seq), image })
 }
 
 /// Reads and parses a hive's image; `None` if there is none.
@@ -125,19 +105,19 @@ pub(crate) fn load(files: &HiveFiles) -> Result<Option<Snapshot>, StoreError> {
     }
 }
 
-/// Serializes a snapshot file.
-pub(crate) fn serialize(generation: u64, image: &KeyImage) -> Result<Vec<u8>, codec::CodecError> {
-    let payload = codec::encode_image(image)?;
-    let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&VERSION.to_le_bytes());
-    out.extend_from_slice(&[0; 4]);
-    out.extend_from_slice(&generation.to_le_bytes());
-    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-    out.extend_from_slice(&payload);
-    let crc = crc32fast::hash(&out[OFF_GENERATION..]);
-    out[OFF_CHECKSUM..OFF_CHECKSUM + 4].copy_from_slice(&crc.to_le_bytes());
-    Ok(out)
+/// Serializes an image file: a clean regf hive whose sequence numbers are `generation`.
+pub(crate) fn serialize(generation: u64, image: &KeyImage, file_name: &str) -> Result<Vec<u8>, String> {
+    let sequence =
+        u32::try_from(generation).map_err(|_| format!("generation {generation} is beyond a regf sequence number"))?;
+    let opts =
+        regf::WriteOptions { root_name: None, sequence, timestamp: image.last_write, file_name: file_name.to_owned() };
+    let mut bytes = regf::write_hive(image, &opts).map_err(|e| e.to_string())?;
+    let crc = crc32fast::hash(&bytes[regf::BASE_BLOCK_LEN..]);
+    bytes[OFF_BINS_MARKER..OFF_BINS_CRC].copy_from_slice(BINS_MARKER);
+    bytes[OFF_BINS_CRC..OFF_BINS_CRC + 4].copy_from_slice(&crc.to_le_bytes());
+    let sum = regf::checksum(&bytes[..508]);
+    bytes[508..512].copy_from_slice(&sum.to_le_bytes());
+    Ok(bytes)
 }
 
 /// A failed snapshot write, and whether the new snapshot may already have replaced the old.
@@ -154,7 +134,7 @@ pub(crate) struct WriteError {
 pub(crate) fn write(files: &HiveFiles, generation: u64, image: &KeyImage) -> Result<(), WriteError> {
     let dir = &files.dir;
     let tmp = files.tmp.clone();
-    let bytes = serialize(generation, image).map_err(|e| WriteError {
+    let bytes = serialize(generation, image, &files.image_name()).map_err(|e| WriteError {
         path: tmp.clone(),
         source: io::Error::new(io::ErrorKind::InvalidInput, e),
         maybe_replaced: false,

@@ -439,7 +439,7 @@ impl Registry {
                         }
                         let link = info.options & REG_OPTION_CREATE_LINK != 0;
                         if !volatile {
-                            let class = info.class.clone();
+                            let class = info.class.clone().filter(|c| !c.is_empty());
                             persist(st, parent, |path| Mutation::CreateKey {
                                 path: child_path(path, last),
                                 class,

@@ -86,50 +86,11 @@ const SELF_RELATIVE: u16 = 0x8000;
 const DACL_PRESENT: u16 = 0x0004;
 /// `SE_SACL_PRESENT`.
 const SACL_PRESENT: u16 = 0x0010;
-/// `KEY_ALL_ACCESS`.
-const KEY_ALL_ACCESS: u32 = 0x000F_003F;
-/// `KEY_READ`.
-const KEY_READ: u32 = 0x0002_0019;
-/// `CONTAINER_INHERIT_ACE`.
-const CONTAINER_INHERIT: u8 = 0x02;
-
-/// `S-1-5-18` (LocalSystem).
-const SYSTEM: &[u8] = &[1, 1, 0, 0, 0, 0, 0, 5, 18, 0, 0, 0];
-/// `S-1-5-32-544` (BUILTIN\Administrators).
-const ADMINISTRATORS: &[u8] = &[1, 2, 0, 0, 0, 0, 0, 5, 32, 0, 0, 0, 0x20, 2, 0, 0];
-/// `S-1-1-0` (Everyone).
-const EVERYONE: &[u8] = &[1, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0];
-
 /// The descriptor written for a key whose image carries none: owner Administrators, group
 /// SYSTEM, and a DACL granting SYSTEM and Administrators `KEY_ALL_ACCESS` and Everyone
 /// `KEY_READ`, each inherited by subkeys. Self-relative, 120 bytes.
 pub fn default_security_descriptor() -> Vec<u8> {
-    let aces: [(&[u8], u32); 3] = [(SYSTEM, KEY_ALL_ACCESS), (ADMINISTRATORS, KEY_ALL_ACCESS), (EVERYONE, KEY_READ)];
-    let mut acl = Vec::with_capacity(72);
-    let acl_len = 8 + aces.iter().map(|(sid, _)| 8 + sid.len()).sum::<usize>();
-    acl.extend_from_slice(&[2, 0]); // ACL_REVISION, Sbz1
-    acl.extend_from_slice(&(acl_len as u16).to_le_bytes());
-    acl.extend_from_slice(&(aces.len() as u16).to_le_bytes());
-    acl.extend_from_slice(&[0, 0]); // Sbz2
-    for (sid, mask) in aces {
-        acl.extend_from_slice(&[0, CONTAINER_INHERIT]); // ACCESS_ALLOWED_ACE_TYPE, flags
-        acl.extend_from_slice(&((8 + sid.len()) as u16).to_le_bytes());
-        acl.extend_from_slice(&mask.to_le_bytes());
-        acl.extend_from_slice(sid);
-    }
-    let dacl = 20u32;
-    let owner = dacl + acl.len() as u32;
-    let group = owner + ADMINISTRATORS.len() as u32;
-    let mut sd = Vec::with_capacity(group as usize + SYSTEM.len());
-    sd.extend_from_slice(&[1, 0]); // SECURITY_DESCRIPTOR_REVISION, Sbz1
-    sd.extend_from_slice(&(SELF_RELATIVE | DACL_PRESENT).to_le_bytes());
-    for field in [owner, group, 0, dacl] {
-        sd.extend_from_slice(&field.to_le_bytes());
-    }
-    sd.extend_from_slice(&acl);
-    sd.extend_from_slice(ADMINISTRATORS);
-    sd.extend_from_slice(SYSTEM);
-    sd
+    hivebox_core::security::default_descriptor()
 }
 
 fn u16_at(b: &[u8], at: usize) -> Option<u16> {
