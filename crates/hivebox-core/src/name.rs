@@ -43,12 +43,6 @@ pub enum NameError {
         /// The depth.
         depth: usize,
     },
-    /// A key name containing a NUL character.
-    #[error("key name {name:?} contains a NUL character")]
-    Nul {
-        /// The name.
-        name: String,
-    },
 }
 
 impl NameError {
@@ -56,7 +50,7 @@ impl NameError {
     pub fn status(&self) -> crate::NtStatus {
         use crate::NtStatus as S;
         match self {
-            NameError::EmptyComponent { .. } | NameError::Nul { .. } => S::STATUS_OBJECT_NAME_INVALID,
+            NameError::EmptyComponent { .. } => S::STATUS_OBJECT_NAME_INVALID,
             NameError::KeyNameTooLong { .. } | NameError::ValueNameTooLong { .. } => S::STATUS_INVALID_PARAMETER,
             NameError::TooDeep { .. } => S::STATUS_NAME_TOO_LONG,
         }
@@ -76,10 +70,7 @@ pub fn check_key_name(name: &str) -> Result<(), NameError> {
     if len > MAX_KEY_NAME_LEN {
         return Err(NameError::KeyNameTooLong { name: name.chars().take(32).collect::<String>() + "…", len });
     }
-    // A byte scan: NUL is a single byte in UTF-8 and never part of another character.
-    if name.bytes().any(|b| b == 0) {
-        return Err(NameError::Nul { name: name.to_owned() });
-    }
+    // NUL is allowed: names are counted strings, and real hives hold names with NULs in them.
     Ok(())
 }
 
@@ -154,11 +145,33 @@ fn upcase_char(c: char) -> char {
     if c.is_ascii() {
         return c.to_ascii_uppercase();
     }
+    // Windows upcases one UTF-16 code unit at a time: characters outside the BMP (two units,
+    // surrogates) are never case-mapped, and a BMP character maps only to a BMP character.
+    if u32::from(c) > 0xFFFF {
+        return c;
+    }
     let mut up = c.to_uppercase();
     match (up.next(), up.next()) {
-        (Some(u), None) => u,
+        (Some(u), None) if u32::from(u) <= 0xFFFF => u,
         _ => c,
     }
+}
+
+/// Compares two already-upcased names as Windows orders them: by UTF-16 code unit.
+#[inline]
+pub fn cmp_upcased(a: &str, b: &str) -> Ordering {
+    if a.is_ascii() && b.is_ascii() {
+        return a.cmp(b);
+    }
+    a.encode_utf16().cmp(b.encode_utf16())
+}
+
+fn utf16_units(chars: impl Iterator<Item = char>) -> impl Iterator<Item = u16> {
+    chars.flat_map(|c| {
+        let mut buf = [0u16; 2];
+        let n = c.encode_utf16(&mut buf).len();
+        buf.into_iter().take(n)
+    })
 }
 
 /// The upcased form used for comparisons and sorting.
@@ -182,12 +195,12 @@ pub fn cmp_with_upcased(name: &str, upcased: &str) -> Ordering {
         }
         return a.len().cmp(&b.len());
     }
-    name.chars().map(upcase_char).cmp(upcased.chars())
+    utf16_units(name.chars().map(upcase_char)).cmp(upcased.encode_utf16())
 }
 
 /// Case-insensitive comparison of two names.
 pub fn cmp_names(a: &str, b: &str) -> Ordering {
-    a.chars().map(upcase_char).cmp(b.chars().map(upcase_char))
+    utf16_units(a.chars().map(upcase_char)).cmp(utf16_units(b.chars().map(upcase_char)))
 }
 
 /// Case-insensitive equality of two names.
@@ -211,6 +224,17 @@ mod tests {
         assert_eq!(cmp_with_upcased("run", "RUN"), Ordering::Equal);
         assert_eq!(cmp_with_upcased("Run", "RUNONCE"), Ordering::Less);
         assert_eq!(cmp_with_upcased("Ærø", &upcase("æRØ")), Ordering::Equal);
+    }
+
+    #[test]
+    fn windows_order_and_folding() {
+        // Outside the BMP nothing is case-folded: Deseret capital and small letters differ.
+        assert!(!eq_names("\u{10438}", "\u{10410}"));
+        // Code units compare as numbers: a surrogate pair sorts below U+E000..U+FFFF.
+        assert_eq!(cmp_upcased("\u{10000}", "\u{E000}"), Ordering::Less);
+        assert_eq!(cmp_names("\u{10000}", "\u{FF21}"), Ordering::Less);
+        // NUL is an ordinary character in a counted name.
+        assert!(check_key_name("zero\0key").is_ok());
     }
 
     #[test]

@@ -198,7 +198,7 @@ impl Tree {
         };
         self.nodes.push(node);
         let p = self.node_mut(parent);
-        let pos = p.children.binary_search_by(|(up, _)| (**up).cmp(upname.as_str())).unwrap_or_else(|e| e);
+        let pos = p.children.binary_search_by(|(up, _)| crate::name::cmp_upcased(up, &upname)).unwrap_or_else(|e| e);
         p.children.insert(pos, (upname.into_boxed_str(), id));
         p.last_write = now;
         id
@@ -232,7 +232,8 @@ impl Tree {
         if let Some(parent) = self.node(id).parent {
             let p = self.node_mut(parent);
             p.children.retain(|(up, _)| **up != *old_up);
-            let pos = p.children.binary_search_by(|(up, _)| (**up).cmp(new_up.as_str())).unwrap_or_else(|e| e);
+            let pos =
+                p.children.binary_search_by(|(up, _)| crate::name::cmp_upcased(up, &new_up)).unwrap_or_else(|e| e);
             p.children.insert(pos, (new_up.into_boxed_str(), id));
             p.last_write = now;
         }
