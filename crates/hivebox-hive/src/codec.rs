@@ -21,10 +21,11 @@ const TAG_SET_VALUE: u8 = 3;
 const TAG_DELETE_VALUE: u8 = 4;
 const TAG_RENAME_KEY: u8 = 5;
 const TAG_SET_LAST_WRITE: u8 = 6;
+const TAG_REPLACE_KEY: u8 = 7;
 
 /// True if `tag` starts a mutation this version knows (a cheap test before a checksum).
 pub(crate) fn is_mutation_tag(tag: u8) -> bool {
-    (TAG_CREATE_KEY..=TAG_SET_LAST_WRITE).contains(&tag)
+    (TAG_CREATE_KEY..=TAG_REPLACE_KEY).contains(&tag)
 }
 
 /// Data that cannot be encoded or decoded.
@@ -111,6 +112,12 @@ pub fn encode_mutation(m: &Mutation) -> Result<Vec<u8>, CodecError> {
             w.str("key path", path)?;
             w.u64(*time);
         }
+        Mutation::ReplaceKey { path, image, time } => {
+            w.u8(TAG_REPLACE_KEY);
+            w.str("key path", path)?;
+            put_key(&mut w, image, 0)?;
+            w.u64(*time);
+        }
         other => {
             let shown: String = format!("{other:?}").chars().take(120).collect();
             return Err(CodecError::Unsupported(shown));
@@ -146,6 +153,9 @@ pub fn decode_mutation(bytes: &[u8]) -> Result<Mutation, CodecError> {
             time: r.u64("time")?,
         },
         TAG_SET_LAST_WRITE => Mutation::SetLastWrite { path: r.string("key path")?, time: r.u64("time")? },
+        TAG_REPLACE_KEY => {
+            Mutation::ReplaceKey { path: r.string("key path")?, image: get_key(&mut r, 0)?, time: r.u64("time")? }
+        }
         tag => return Err(malformed(tag_at, format!("unknown mutation tag {tag}"))),
     };
     r.finish()?;

@@ -1,15 +1,17 @@
-//! hivebox's durable registry store: a checksummed snapshot of the key tree plus a
-//! checksummed write-ahead log of the changes since, under a home directory.
+//! hivebox's durable registry store and Windows registry file formats.
 //!
-//! [`open_home`] locks the home, recovers the registry (snapshot, then log replay, cutting off
-//! a torn tail) and hands back a [`hivebox_core::Registry`] whose every acknowledged change is
-//! fsync'd in the log before the registry applies it. Everything goes through the
-//! [`hivebox_core::Storage`] seam, so the format can change without touching the core.
-//! Byte layouts and the commit and recovery protocols are in `docs/store.md`.
+//! - [`regf`]: Windows hives: a validating reader (with `.LOG1`/`.LOG2` replay for dirty hives)
+//!   and a compact writer whose hives hivex, regipy and Windows tools open.
+//! - [`regfile`]: regedit's `.reg` files, parser and writer.
+//! - The store: [`open_home`] locks a home directory and mounts its hives (`hives/NAME.hiv`,
+//!   each a regf image plus a write-ahead log `NAME.hiv.wal` of the changes since), replaying
+//!   each log and cutting off a torn tail. Every acknowledged change is fsync'd in its hive's
+//!   log before the registry applies it; `NtFlushKey` checkpoints (rewrites the hive, empties
+//!   the log). Layouts and protocols are in `docs/store.md` and `docs/regf.md`.
 //!
-//! What this crate does *not* do (yet): read or write Windows `regf` hives, group commits of
-//! concurrent writers into one fsync, or checkpoint on its own while the registry runs (it
-//! checkpoints on `NtFlushKey` and at open when the log is long).
+//! What this crate does *not* do (yet): write Windows' own `.LOG1`/`.LOG2` logs, commit the
+//! changes of concurrent writers with one fsync, transactions, or checkpoint on its own while
+//! the registry runs.
 //!
 //! ```no_run
 //! use hivebox_hive::{SystemClock, default_home, open_home};
@@ -26,6 +28,7 @@
 
 pub mod codec;
 mod lock;
+mod mounts;
 mod recover;
 pub mod regf;
 pub mod regfile;
@@ -74,6 +77,17 @@ pub enum StoreError {
         /// The holder's process id, if it has written it yet.
         pid: Option<u32>,
     },
+    /// A hive could not be loaded from or unloaded to its file, or a line of the mount table
+    /// (`hives/mounts`) names one that cannot be mounted again.
+    #[error("{}{}: {reason}", path.display(), line.map(|l| format!(":{l}")).unwrap_or_default())]
+    Mount {
+        /// The hive's file, or the mount table when `line` is given.
+        path: PathBuf,
+        /// The line of the mount table.
+        line: Option<usize>,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 fn holder(pid: Option<u32>) -> String {
@@ -94,6 +108,8 @@ pub struct Home {
     recovery: Recovery,
     lock: Arc<lock::LockFile>,
     clock: Arc<dyn Clock>,
+    /// Held while the mount table is read and rewritten.
+    mounts: std::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Home {
@@ -152,6 +168,112 @@ impl Home {
     }
 }
 
+impl Home {
+    /// Mounts the regf hive `file` at `mount_native` (a native path directly below
+    /// `\REGISTRY\MACHINE` or `\REGISTRY\USER` that does not exist yet), as `RegLoadKey`
+    /// does, and records it in the mount table `hives/mounts` so that every later
+    /// [`open_home`] mounts it again. The file is recovered like the store's own hives: its
+    /// changes go to `FILE.wal` and are checkpointed into `FILE` (rewritten whole, atomically
+    /// through `FILE.tmp`) on flush and unload. A dirty Windows hive is read with its
+    /// `.LOG1`/`.LOG2` replayed.
+    ///
+    /// Refuses a file that is already loaded, one of the store's own hives, and a mount path
+    /// that exists or is not directly below a master key.
+    pub fn load_hive(&self, mount_native: &str, file: &Path) -> Result<(), StoreError> {
+        let refuse = |reason: String| StoreError::Mount { path: file.to_owned(), line: None, reason };
+        let abs = std::fs::canonicalize(file).map_err(|source| StoreError::Io { path: file.to_owned(), source })?;
+        if !abs.is_file() {
+            return Err(refuse("not a regular file".into()));
+        }
+        if let Some(reason) = mounts::unrecordable(mount_native, &abs) {
+            return Err(refuse(reason));
+        }
+        let dir = self.path.join(HIVES_DIR);
+        if std::fs::canonicalize(&dir).is_ok_and(|d| abs.starts_with(d)) {
+            return Err(refuse("the file is one of the store's own hives".into()));
+        }
+        let _table = self.mounts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut table = mounts::read(&dir)?;
+        if let Some(m) = table.iter().find(|m| m.file == abs) {
+            return Err(refuse(format!("the file is already loaded at {}", m.native)));
+        }
+        let system = hivebox_core::Caller::system();
+        let opts = hivebox_core::OpenOptions::default();
+        if let Ok(h) = self.registry.open_key(&system, None, mount_native, &opts) {
+            let _ = self.registry.close_key(&system, h);
+            return Err(refuse(format!("cannot load it at {mount_native}: that key exists already")));
+        }
+        self.attach(mount_native, &abs)?;
+        table.push(mounts::Mount { native: mount_native.to_owned(), file: abs.clone(), line: 0 });
+        if let Err(e) = mounts::write(&dir, &table) {
+            // Not recorded, so not mounted: the next open would not mount it again.
+            let _ = self.registry.unload_key(&system, mount_native);
+            let _ = std::fs::remove_file(HiveFiles::external(&abs).wal);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Unmounts a hive that [`Home::load_hive`] mounted at `mount_native`, as `RegUnLoadKey`
+    /// does: its changes are checkpointed into its file (a clean regf hive), its `.wal` is
+    /// removed and so is its line of the mount table. Fails while a key of it is open, and
+    /// for a key that is not a hive loaded from a file (the store's own hives stay).
+    pub fn unload_hive(&self, mount_native: &str) -> Result<(), StoreError> {
+        let dir = self.path.join(HIVES_DIR);
+        let _table = self.mounts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut table = mounts::read(&dir)?;
+        let Some(i) = table.iter().position(|m| hivebox_core::name::eq_names(&m.native, mount_native)) else {
+            return Err(StoreError::Mount {
+                path: dir.join(mounts::FILE),
+                line: None,
+                reason: format!("no hive loaded from a file is mounted at {mount_native}"),
+            });
+        };
+        let m = table.remove(i);
+        self.registry.unload_key(&hivebox_core::Caller::system(), &m.native).map_err(|status| StoreError::Mount {
+            path: m.file.clone(),
+            line: None,
+            reason: format!("cannot unload the hive at {}: {status}", m.native),
+        })?;
+        let wal = HiveFiles::external(&m.file).wal;
+        let removed = match std::fs::remove_file(&wal) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StoreError::Io { path: wal, source: e }),
+            _ => Ok(()),
+        };
+        mounts::write(&dir, &table)?;
+        removed
+    }
+
+    /// The hives [`Home::load_hive`] mounted: mount path and file, as the mount table holds them.
+    pub fn loaded_hives(&self) -> Result<Vec<(String, PathBuf)>, StoreError> {
+        let _table = self.mounts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        Ok(mounts::read(&self.path.join(HIVES_DIR))?.into_iter().map(|m| (m.native, m.file)).collect())
+    }
+
+    /// Recovers the hive in `file` (which exists) and mounts it at `mount_native`.
+    fn attach(&self, mount_native: &str, file: &Path) -> Result<Recovery, StoreError> {
+        let files = HiveFiles::external(file);
+        let wal_existed = files.wal.exists();
+        let name = mount_native.rsplit('\\').next().unwrap_or_default().to_owned();
+        let (tree, storage, recovery) =
+            recover::recover(&files, Arc::clone(&self.lock), || hivebox_core::KeyImage { name, ..Default::default() })?;
+        let source = file.display().to_string();
+        let system = hivebox_core::Caller::system();
+        if let Err(status) = self.registry.load_key(&system, mount_native, &source, tree.image(), Box::new(storage)) {
+            if !wal_existed {
+                // Best effort: an empty log left behind is harmless.
+                let _ = std::fs::remove_file(&files.wal);
+            }
+            return Err(StoreError::Mount {
+                path: file.to_owned(),
+                line: None,
+                reason: format!("cannot load it at {mount_native}: {status}"),
+            });
+        }
+        Ok(recovery)
+    }
+}
+
 /// The base hives: file name and mount point.
 const BASE_HIVES: [(&str, &str); 5] = [
     ("SYSTEM", "\\REGISTRY\\MACHINE\\SYSTEM"),
@@ -191,7 +313,21 @@ pub fn open_home(home: &Path, clock: Arc<dyn Clock>, wait: bool) -> Result<Home,
     let registry = Registry::with_hives(mounts, clock.clone(), RegistryOptions::default()).map_err(|reason| {
         StoreError::Corrupt { path: dir.clone(), offset: 0, reason: format!("the hives do not mount: {reason}") }
     })?;
-    Ok(Home { registry, path: home.to_owned(), recovery, lock, clock })
+    let mut home = Home { registry, path: home.to_owned(), recovery, lock, clock, mounts: std::sync::Mutex::new(()) };
+    for m in mounts::read(&dir)? {
+        let at_line = |reason: String| StoreError::Mount { path: dir.join(mounts::FILE), line: Some(m.line), reason };
+        if !m.file.is_file() {
+            return Err(at_line(format!(
+                "the hive file {} mounted at {} is missing (restore it, or remove this line to open the \
+                 store without it)",
+                m.file.display(),
+                m.native
+            )));
+        }
+        let r = home.attach(&m.native, &m.file).map_err(|e| at_line(e.to_string()))?;
+        home.recovery.merge(r);
+    }
+    Ok(home)
 }
 
 /// The default home: `$HIVEBOX_HOME` if set, else `/var/lib/hivebox` when running as root

@@ -33,6 +33,20 @@ impl HiveFiles {
         }
     }
 
+    /// The files of a hive loaded from an external file: `FILE`, `FILE.tmp`, `FILE.wal`.
+    pub fn external(file: &Path) -> Self {
+        let with = |suffix: &str| {
+            let mut p = file.as_os_str().to_owned();
+            p.push(suffix);
+            PathBuf::from(p)
+        };
+        let dir = match file.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        Self { dir, image: file.to_owned(), tmp: with(".tmp"), wal: with(".wal") }
+    }
+
     /// The image file's name, for messages.
     pub fn image_name(&self) -> String {
         self.image.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
@@ -54,14 +68,16 @@ pub(crate) struct Snapshot {
     pub image: KeyImage,
 }
 
-/// Parses an image file's bytes. `path` only names the file in errors.
+/// Parses an image file's bytes. `path` names the file in errors, and is read again (with the
+/// transaction logs beside it) only for a dirty hive without hivebox's marker.
 pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Snapshot, StoreError> {
     let corrupt = |offset: u64, reason: String| StoreError::Corrupt { path: path.to_owned(), offset, reason };
     let from_regf = |e: regf::RegfError| match e {
         regf::RegfError::Corrupt { offset, record, reason } => corrupt(offset, format!("{record}: {reason}")),
         other => corrupt(0, other.to_string()),
     };
-    if bytes.len() >= regf::BASE_BLOCK_LEN && &bytes[OFF_BINS_MARKER..OFF_BINS_CRC] == BINS_MARKER {
+    let marked = bytes.len() >= regf::BASE_BLOCK_LEN && &bytes[OFF_BINS_MARKER..OFF_BINS_CRC] == BINS_MARKER;
+    if marked {
         let stored = u32::from_le_bytes([
             bytes[OFF_BINS_CRC],
             bytes[OFF_BINS_CRC + 1],
@@ -75,6 +91,17 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Snapshot, StoreError> {
                 format!("checksum {stored:08x} of the hive bins does not match their contents ({computed:08x})"),
             ));
         }
+    }
+    // A hive hivebox did not write (a Windows hive) may be dirty: Windows writes its hives in
+    // place and keeps what is missing in `.LOG1`/`.LOG2`, which `Hive::open` replays. hivebox
+    // writes its own hives whole, so one of those that is dirty was changed by someone else.
+    let windows_dirty = !marked && regf::BaseBlock::parse(bytes).is_ok_and(|b| b.is_dirty());
+    if windows_dirty {
+        let hive = regf::Hive::open(path).map_err(from_regf)?;
+        let base = hive.base();
+        let generation = u64::from(base.primary_seq.max(base.secondary_seq));
+        let image = hive.to_image().map_err(from_regf)?;
+        return Ok(Snapshot { generation, image });
     }
     let hive = regf::Hive::from_bytes(bytes.to_vec()).map_err(from_regf)?;
     let base = hive.base();

@@ -21,10 +21,14 @@ pub enum Verb {
     Flush,
     Export,
     Import,
+    Save,
+    Load,
+    Unload,
+    Restore,
 }
 
 impl Verb {
-    const ALL: [Verb; 9] = [
+    const ALL: [Verb; 13] = [
         Verb::Query,
         Verb::Add,
         Verb::Delete,
@@ -34,6 +38,10 @@ impl Verb {
         Verb::Flush,
         Verb::Export,
         Verb::Import,
+        Verb::Save,
+        Verb::Load,
+        Verb::Unload,
+        Verb::Restore,
     ];
 
     /// The verb as `reg.exe` spells it in messages (`QUERY`).
@@ -48,6 +56,10 @@ impl Verb {
             Verb::Flush => "FLUSH",
             Verb::Export => "EXPORT",
             Verb::Import => "IMPORT",
+            Verb::Save => "SAVE",
+            Verb::Load => "LOAD",
+            Verb::Unload => "UNLOAD",
+            Verb::Restore => "RESTORE",
         }
     }
 
@@ -181,6 +193,24 @@ pub enum Command {
     Import {
         file: String,
     },
+    /// `save KEY FILE [/y]`.
+    Save {
+        key: String,
+        file: String,
+        /// `/y`: overwrite an existing file without asking.
+        force: bool,
+    },
+    Load {
+        key: String,
+        file: String,
+    },
+    Unload {
+        key: String,
+    },
+    Restore {
+        key: String,
+        file: String,
+    },
 }
 
 /// A command line `reg` cannot understand.
@@ -262,6 +292,22 @@ pub fn parse(args: &[String]) -> Result<Command, SyntaxError> {
         Verb::Import => {
             let [file] = p.positionals(["FILE"])?;
             Ok(Command::Import { file })
+        }
+        Verb::Save => {
+            let [key, file] = p.positionals(["KEY", "FILE"])?;
+            Ok(Command::Save { key, file, force: p.flag(Opt::Force) })
+        }
+        Verb::Load => {
+            let [key, file] = p.positionals(["KEY", "FILE"])?;
+            Ok(Command::Load { key, file })
+        }
+        Verb::Unload => {
+            let [key] = p.positionals(["KEY"])?;
+            Ok(Command::Unload { key })
+        }
+        Verb::Restore => {
+            let [key, file] = p.positionals(["KEY", "FILE"])?;
+            Ok(Command::Restore { key, file })
         }
     }
 }

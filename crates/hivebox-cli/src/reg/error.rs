@@ -29,6 +29,8 @@ pub enum RegError {
     /// A problem with a file (`export`, `import`), at a line of it if that is known: the file
     /// does not read, does not parse, or what it asks for failed.
     File { file: String, line: Option<usize>, message: String },
+    /// The store refused to load or unload a hive at `at` (a display path).
+    Hive { message: String, at: String },
     /// Writing the output failed.
     Output(std::io::Error),
 }
@@ -75,6 +77,7 @@ impl fmt::Display for RegError {
             RegError::Setup(message) => f.write_str(message),
             RegError::File { file, line: Some(line), message } => write!(f, "{file}:{line}: {message}"),
             RegError::File { file, line: None, message } => write!(f, "{file}: {message}"),
+            RegError::Hive { message, at } => write!(f, "{message} at {at}"),
             RegError::Output(e) => write!(f, "writing the output failed: {e}"),
         }
     }

@@ -25,19 +25,28 @@ pub fn export(s: &Session<'_>, key: &str, file: &str, force: bool, io: &mut Io<'
         status: NtStatus::STATUS_OBJECT_NAME_INVALID,
         at: e.key,
     })?;
-    // Anything already there counts, a dangling symbolic link included.
-    if !force && std::fs::symlink_metadata(file).is_ok() {
-        match (io.ask)(&format!("File {file} already exists. Overwrite (Yes/No)?")) {
-            Some(true) => {}
-            Some(false) => {
-                writeln!(io.out, "The operation was cancelled.")?;
-                return Ok(0);
-            }
-            None => return Err(file_error(file, None, "the file already exists; pass /y to overwrite it")),
-        }
+    if !may_write(file, force, io)? {
+        return Ok(0);
     }
     std::fs::write(file, bytes).map_err(|e| file_error(file, None, format!("cannot write the file: {e}")))?;
     success(io)
+}
+
+/// Whether `file` may be written: it does not exist, `/y` was given, or the user says yes.
+/// A "no" prints that the operation was cancelled; with nobody to ask it is an error.
+pub(super) fn may_write(file: &str, force: bool, io: &mut Io<'_>) -> Result<bool, RegError> {
+    // Anything already there counts, a dangling symbolic link included.
+    if force || std::fs::symlink_metadata(file).is_err() {
+        return Ok(true);
+    }
+    match (io.ask)(&format!("File {file} already exists. Overwrite (Yes/No)?")) {
+        Some(true) => Ok(true),
+        Some(false) => {
+            writeln!(io.out, "The operation was cancelled.")?;
+            Ok(false)
+        }
+        None => Err(file_error(file, None, "the file already exists; pass /y to overwrite it")),
+    }
 }
 
 /// A key read into memory as the tree the writer takes (subkeys that could not be read are
@@ -51,7 +60,7 @@ fn image(data: &KeyData) -> KeyImage {
     }
 }
 
-fn file_error(file: &str, line: Option<usize>, message: impl Into<String>) -> RegError {
+pub(super) fn file_error(file: &str, line: Option<usize>, message: impl Into<String>) -> RegError {
     RegError::File { file: file.to_owned(), line, message: message.into() }
 }
 

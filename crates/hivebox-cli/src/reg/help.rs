@@ -6,7 +6,7 @@ const OVERVIEW: &str = r#"
 hivebox reg OPERATION [parameters]
 
   Operations:  QUERY | ADD | DELETE | COPY | COMPARE | RENAME | FLUSH |
-               EXPORT | IMPORT
+               EXPORT | IMPORT | SAVE | RESTORE | LOAD | UNLOAD
 
   Return code (except COMPARE):  0 - successful   1 - failed
 
@@ -149,6 +149,52 @@ Example:
   hivebox reg import contoso.reg
 "#;
 
+const SAVE: &str = r#"
+hivebox reg SAVE KEY FILE [/y]
+
+  Writes KEY and its whole subtree to FILE as a registry hive file (regf, as
+  Windows writes them; hivex, regipy and Windows read it). The file is written
+  whole and renamed into place.
+
+  /y         --yes            overwrite an existing FILE without asking
+
+Example:
+  hivebox reg save HKLM\SOFTWARE\Contoso contoso.hiv /y
+"#;
+
+const RESTORE: &str = r#"
+hivebox reg RESTORE KEY FILE
+
+  Replaces the values and subkeys of KEY (which must exist) with those of the hive
+  FILE (KEY keeps its name). A dirty Windows hive is read with its .LOG1/.LOG2.
+  Fails, changing nothing, while a key below KEY is open.
+
+Example:
+  hivebox reg restore HKLM\SOFTWARE\Contoso contoso.hiv
+"#;
+
+const LOAD: &str = r#"
+hivebox reg LOAD KEY FILE
+
+  Mounts the hive FILE at KEY, which must be directly below HKLM or HKU and must
+  not exist. The hive stays mounted for every later command until UNLOAD.
+  Changes are logged in FILE.wal and written into FILE (as a clean hive) on FLUSH
+  and UNLOAD. A dirty Windows hive is read with its .LOG1/.LOG2 replayed.
+
+Example:
+  hivebox reg load HKLM\OFFLINE /mnt/windows/System32/config/SOFTWARE
+"#;
+
+const UNLOAD: &str = r#"
+hivebox reg UNLOAD KEY
+
+  Unmounts the hive LOAD mounted at KEY: its changes are written into its file,
+  FILE.wal is removed, and later commands no longer mount it.
+
+Example:
+  hivebox reg unload HKLM\OFFLINE
+"#;
+
 /// The help text for the overview (`None`) or one verb.
 pub fn text(verb: Option<Verb>) -> &'static str {
     match verb {
@@ -162,5 +208,9 @@ pub fn text(verb: Option<Verb>) -> &'static str {
         Some(Verb::Flush) => FLUSH,
         Some(Verb::Export) => EXPORT,
         Some(Verb::Import) => IMPORT,
+        Some(Verb::Save) => SAVE,
+        Some(Verb::Restore) => RESTORE,
+        Some(Verb::Load) => LOAD,
+        Some(Verb::Unload) => UNLOAD,
     }
 }

@@ -10,8 +10,12 @@
 //! `export` and `import` read and write `.reg` files (`hivebox_hive::regfile`); an import that
 //! fails halfway undoes what it did through an undo journal (`undo.rs`).
 //!
+//! `save` and `restore` write and read regf hive files (`hivebox_hive::regf`); `load` and
+//! `unload` mount and unmount a hive file through the store (`hivebox_hive::Home::load_hive`),
+//! which mounts it again at every later open until it is unloaded.
+//!
 //! What it does not do: remote registries (`\\machine\...`), `/reg:32`/`/reg:64` views (accepted
-//! and ignored: there is one view), `save`/`load`/`unload`/`restore` (not yet).
+//! and ignored: there is one view).
 
 mod args;
 mod compare;
@@ -20,6 +24,7 @@ mod edit;
 mod error;
 mod export;
 mod help;
+mod hive;
 mod output;
 mod query;
 mod session;
@@ -71,7 +76,8 @@ pub fn run(args: &[String]) -> i32 {
             Root::CurrentUser.long_name()
         )));
     }
-    let session = Session::new(&home.registry, caller, sid);
+    let mut session = Session::new(&home.registry, caller, sid);
+    session.home = Some(&home);
     let mut out = BufWriter::new(std::io::stdout().lock());
     let mut ask = ask_terminal;
     let result = execute(&session, &command, &mut Io { out: &mut out, ask: &mut ask });
@@ -105,6 +111,10 @@ pub fn execute(s: &Session<'_>, command: &Command, io: &mut Io<'_>) -> Result<i3
         Command::Flush { key } => edit::flush(s, key, io),
         Command::Export { key, file, force } => export::export(s, key, file, *force, io),
         Command::Import { file } => export::import(s, file, io),
+        Command::Save { key, file, force } => hive::save(s, key, file, *force, io),
+        Command::Load { key, file } => hive::load(s, key, file, io),
+        Command::Unload { key } => hive::unload(s, key, io),
+        Command::Restore { key, file } => hive::restore(s, key, file, io),
     }
 }
 

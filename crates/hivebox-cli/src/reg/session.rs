@@ -14,6 +14,9 @@ pub struct Session<'r> {
     pub caller: Caller,
     /// The caller's SID: `HKCU` is `\REGISTRY\USER\<sid>`.
     pub sid: String,
+    /// The store the registry came from, for `load` and `unload` (`None` for a registry in
+    /// memory, where they fail).
+    pub home: Option<&'r hivebox_hive::Home>,
 }
 
 /// An open key handle, closed when dropped.
@@ -32,7 +35,7 @@ impl Drop for Key<'_> {
 
 impl<'r> Session<'r> {
     pub fn new(registry: &'r Registry, caller: Caller, sid: String) -> Self {
-        Self { registry, caller, sid }
+        Self { registry, caller, sid, home: None }
     }
 
     fn key(&self, handle: Handle) -> Key<'_> {

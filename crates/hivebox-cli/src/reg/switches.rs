@@ -97,7 +97,7 @@ const COMPARE: &[Spec] = &[
     VIEWS[1],
 ];
 
-/// `export`'s `/y` overwrites the file without asking, as `add`'s `/f` overwrites a value.
+/// `export`'s and `save`'s `/y` overwrites the file without asking, as `add`'s `/f` overwrites a value.
 const EXPORT: &[Spec] = &[sw(Opt::Force, "y", "yes"), VIEWS[0], VIEWS[1]];
 
 const VIEW_ONLY: &[Spec] = &VIEWS;
@@ -205,7 +205,7 @@ pub(super) fn tokenize(verb: Verb, rest: &[String]) -> Result<Parsed, SyntaxErro
 
 /// Whether a verb takes a file name, which may start with `/`.
 fn takes_file(verb: Verb) -> bool {
-    matches!(verb, Verb::Export | Verb::Import)
+    matches!(verb, Verb::Export | Verb::Import | Verb::Save | Verb::Load | Verb::Restore)
 }
 
 /// The switches a verb accepts.
@@ -216,7 +216,7 @@ fn table(verb: Verb) -> &'static [Spec] {
         Verb::Delete => DELETE,
         Verb::Copy => COPY,
         Verb::Compare => COMPARE,
-        Verb::Export => EXPORT,
-        Verb::Rename | Verb::Flush | Verb::Import => VIEW_ONLY,
+        Verb::Export | Verb::Save => EXPORT,
+        Verb::Rename | Verb::Flush | Verb::Import | Verb::Load | Verb::Unload | Verb::Restore => VIEW_ONLY,
     }
 }

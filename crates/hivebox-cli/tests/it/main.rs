@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod edit;
+mod hives;
 mod query;
 mod regfile;
 
@@ -118,8 +119,11 @@ fn help_texts() {
     let home = Home::new();
     let overview = home.ok(&["/?"]);
     assert!(overview.contains("QUERY | ADD | DELETE | COPY | COMPARE | RENAME | FLUSH"), "{overview}");
-    assert!(overview.contains("EXPORT | IMPORT"), "{overview}");
-    for verb in ["query", "add", "delete", "copy", "compare", "rename", "flush", "export", "import"] {
+    assert!(overview.contains("EXPORT | IMPORT | SAVE | RESTORE | LOAD | UNLOAD"), "{overview}");
+    for verb in [
+        "query", "add", "delete", "copy", "compare", "rename", "flush", "export", "import", "save", "restore", "load",
+        "unload",
+    ] {
         let text = home.ok(&[verb, "/?"]);
         assert!(text.contains(&format!("hivebox reg {}", verb.to_uppercase())), "{verb}: {text}");
         assert_eq!(home.ok(&[verb, "-h"]), text);

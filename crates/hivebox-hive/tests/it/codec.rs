@@ -28,6 +28,16 @@ fn every_mutation() -> Vec<Mutation> {
         Mutation::DeleteValue { path: r"\REGISTRY\MACHINE\SOFTWARE\A".into(), name: "v".into(), time: 4 },
         Mutation::RenameKey { path: r"\REGISTRY\MACHINE\SOFTWARE\A".into(), new_name: "B".into(), time: 5 },
         Mutation::SetLastWrite { path: r"\REGISTRY\MACHINE\SOFTWARE\B".into(), time: 6 },
+        Mutation::ReplaceKey {
+            path: r"\REGISTRY\MACHINE\SOFTWARE\B".into(),
+            image: KeyImage {
+                name: "B".into(),
+                values: vec![("v".into(), Value::dword(1))],
+                subkeys: vec![KeyImage { name: "C".into(), class: Some("cls".into()), ..KeyImage::default() }],
+                ..KeyImage::default()
+            },
+            time: 7,
+        },
     ]
 }
 

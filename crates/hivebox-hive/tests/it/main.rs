@@ -6,6 +6,7 @@ mod crash;
 mod disk_full;
 mod lock;
 mod model;
+mod mount;
 mod recovery;
 mod regf_read;
 mod regf_write;

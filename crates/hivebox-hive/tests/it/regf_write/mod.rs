@@ -4,7 +4,7 @@
 //! one fails the test with the command that installs it.
 
 mod cross;
-mod roundtrip;
+pub(crate) mod roundtrip;
 
 use hivebox_core::KeyImage;
 use hivebox_hive::regf::{WriteOptions, WriteStats, default_security_descriptor, write_hive_with_stats};

@@ -111,7 +111,7 @@ proptest! {
 
 /// The primary hive files of the corpus, relative to `hives/` and without `.xz`, each with its
 /// transaction logs (the files beside it named like it plus `.LOG`, `.LOG1`, ..., in any case).
-fn corpus_hives() -> Vec<(String, Vec<String>)> {
+pub(crate) fn corpus_hives() -> Vec<(String, Vec<String>)> {
     fn walk(dir: &Path, rel: &str, out: &mut Vec<(String, Vec<String>)>) {
         let mut names = Vec::new();
         for e in std::fs::read_dir(dir).unwrap() {
@@ -140,7 +140,7 @@ fn corpus_hives() -> Vec<(String, Vec<String>)> {
 }
 
 /// Corpus hives the reader refuses by design: deliberately damaged ones.
-const DAMAGED: &[&str] = &[
+pub(crate) const DAMAGED: &[&str] = &[
     "plaso/corrupt_sub_key_list.hiv",
     "regipy/corrupted_system_hive",
     "yarp/DuplicateSubkeysHive",
