@@ -169,16 +169,7 @@ pub fn json(key1: &str, key2: &str, entries: &[Entry], mode: OutputMode) -> Json
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn key(path: &str, values: Vec<(&str, Value)>, children: Vec<KeyData>) -> KeyData {
-        KeyData {
-            name: path.rsplit('\\').next().unwrap_or_default().to_owned(),
-            path: path.to_owned(),
-            values: values.into_iter().map(|(n, v)| (n.to_owned(), v)).collect(),
-            subkeys: children.iter().map(|c| c.name.clone()).collect(),
-            children,
-        }
-    }
+    use crate::reg::output::tests::key;
 
     #[test]
     fn identical_trees() {

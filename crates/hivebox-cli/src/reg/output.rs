@@ -240,10 +240,11 @@ pub fn json_hits(start: &str, hits: &[Hit<'_>]) -> Json {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn key(path: &str, values: Vec<(&str, Value)>, children: Vec<KeyData>) -> KeyData {
+    /// A key as `Session::read` returns it, for tests here and in `compare`.
+    pub(crate) fn key(path: &str, values: Vec<(&str, Value)>, children: Vec<KeyData>) -> KeyData {
         KeyData {
             name: path.rsplit('\\').next().unwrap_or_default().to_owned(),
             path: path.to_owned(),
