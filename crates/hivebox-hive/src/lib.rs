@@ -27,19 +27,19 @@
 #![warn(missing_docs)]
 
 pub mod codec;
+mod hivefile;
 mod lock;
 mod mounts;
 mod recover;
 pub mod regf;
 pub mod regfile;
-mod snapshot;
 mod storage;
 mod wal;
 
 pub use recover::{CHECKPOINT_AT_OPEN, Recovery};
 
 use hivebox_core::{Clock, HiveMount, Registry, RegistryOptions};
-use snapshot::HiveFiles;
+use hivefile::HiveFiles;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;

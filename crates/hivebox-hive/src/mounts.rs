@@ -5,7 +5,7 @@
 //! is replaced atomically (a temporary file, fsync, rename, fsync of the directory).
 
 use crate::StoreError;
-use crate::snapshot::sync_dir;
+use crate::hivefile::sync_dir;
 use std::ffi::OsString;
 use std::fs::{self, File};
 use std::io::{self, Write};

@@ -1,16 +1,16 @@
-//! Opening a store: load the snapshot, replay the log, cut a torn tail, checkpoint a long log.
+//! Opening a store: load the image, replay the log, cut a torn tail, checkpoint a long log.
 //!
-//! The snapshot and the log carry a generation. While they are equal the log continues the
-//! snapshot and is replayed onto it. A checkpoint writes snapshot g+1 before it resets the log
-//! to g+1, so a crash in between leaves a log of generation g beside a snapshot of g+1: that
-//! log is stale (the snapshot already holds all of it) and is reset, not replayed. Any other
+//! The image and the log carry a generation. While they are equal the log continues the
+//! image and is replayed onto it. A checkpoint writes image g+1 before it resets the log
+//! to g+1, so a crash in between leaves a log of generation g beside a image of g+1: that
+//! log is stale (the image already holds all of it) and is reset, not replayed. Any other
 //! pairing means the files were tampered with or mixed up, and is reported as corruption.
 
+use crate::hivefile::HiveFiles;
 use crate::lock::LockFile;
-use crate::snapshot::HiveFiles;
 use crate::storage::{FileStorage, IoFailure};
 use crate::wal::Header;
-use crate::{StoreError, snapshot, wal};
+use crate::{StoreError, hivefile, wal};
 use hivebox_core::{KeyImage, Tree};
 use std::fs::{self, OpenOptions};
 use std::io::{self, Read};
@@ -26,13 +26,13 @@ pub const CHECKPOINT_AT_OPEN: u64 = 1 << 20;
 pub struct Recovery {
     /// The store did not exist and was created with a fresh registry.
     pub created: bool,
-    /// Log records replayed onto the snapshot.
+    /// Log records replayed onto the image.
     pub replayed: usize,
     /// A torn tail cut off the log: its offset and what was wrong with it.
     pub torn_tail: Option<(u64, String)>,
     /// A stale log (left by a crash during a checkpoint) was discarded.
     pub stale_log: bool,
-    /// The log was long, so a new snapshot was written and the log emptied.
+    /// The log was long, so a new image was written and the log emptied.
     pub checkpointed: bool,
 }
 
@@ -81,7 +81,7 @@ pub(crate) fn recover(
     wal_file.read_to_end(&mut bytes).map_err(io_err(&wal_path))?;
 
     let snap_path = files.image.clone();
-    let snap = match snapshot::load(files)? {
+    let snap = match hivefile::load(files)? {
         Some(snap) => snap,
         None => {
             if bytes.len() > wal::HEADER_LEN {
@@ -92,11 +92,11 @@ pub(crate) fn recover(
                 });
             }
             let image = fresh();
-            snapshot::write(files, 1, &image).map_err(|e| StoreError::Io { path: e.path, source: e.source })?;
+            hivefile::write(files, 1, &image).map_err(|e| StoreError::Io { path: e.path, source: e.source })?;
             report.created = true;
-            // Whatever header the empty log had, it now starts over with the new snapshot.
+            // Whatever header the empty log had, it now starts over with the new image.
             bytes.clear();
-            snapshot::Snapshot { generation: 1, image }
+            hivefile::HiveImage { generation: 1, image }
         }
     };
     let mut tree = Tree::from_image(&snap.image).map_err(|reason| StoreError::Corrupt {
@@ -141,9 +141,9 @@ pub(crate) fn recover(
         }
         Header::Torn => storage.reset_log().map_err(io_err(&wal_path))?,
     }
-    // A log or snapshot created just now must have a durable directory entry before
+    // A log or image created just now must have a durable directory entry before
     // anything written to it is acknowledged.
-    snapshot::sync_dir(dir).map_err(io_err(dir))?;
+    hivefile::sync_dir(dir).map_err(io_err(dir))?;
     if storage.logged_bytes() > CHECKPOINT_AT_OPEN {
         storage.checkpoint(&tree.image())?;
         report.checkpointed = true;

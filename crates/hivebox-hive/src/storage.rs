@@ -3,14 +3,14 @@
 //! `append` writes one record and `sync_data`s the log before it returns `Ok`; the registry
 //! applies the change in memory only after that. A failed append cuts the log back to its
 //! previous length, so no partial record stays behind a later good one. `flush` checkpoints:
-//! a new snapshot of generation g+1, then the log is reset to an empty log of generation g+1.
+//! a new image of generation g+1, then the log is reset to an empty log of generation g+1.
 //! If anything fails at a point where the files no longer agree with this object's idea of
 //! them, the store is *poisoned*: every later append fails, because a record written now could
 //! land where recovery would not read it.
 
+use crate::hivefile::HiveFiles;
 use crate::lock::LockFile;
-use crate::snapshot::HiveFiles;
-use crate::{codec, snapshot, wal};
+use crate::{codec, hivefile, wal};
 use hivebox_core::{KeyImage, Mutation, Storage, StorageError};
 use std::fs::File;
 use std::io::{self, Write};
@@ -30,7 +30,7 @@ pub(crate) struct FileStorage {
     wal: File,
     /// Bytes of the log that hold a header and complete, synced records.
     wal_len: u64,
-    /// Generation of the current snapshot (and of the log continuing it).
+    /// Generation of the current image (and of the log continuing it).
     generation: u64,
     /// Why appends are refused, after a failure that left the files in an unknown state.
     poisoned: Option<String>,
@@ -62,7 +62,7 @@ pub(crate) fn storage_error(what: &str, path: &Path, e: &io::Error) -> StorageEr
 }
 
 impl FileStorage {
-    /// A store over an open log of `wal_len` good bytes continuing snapshot `generation`.
+    /// A store over an open log of `wal_len` good bytes continuing image `generation`.
     pub(crate) fn new(files: &HiveFiles, wal: File, wal_len: u64, generation: u64, lock: Arc<LockFile>) -> Self {
         Self {
             files: files.clone(),
@@ -91,19 +91,19 @@ impl FileStorage {
         self.poisoned.get_or_insert(why);
     }
 
-    /// Writes a snapshot of `image` as the next generation and empties the log.
+    /// Writes a image of `image` as the next generation and empties the log.
     pub(crate) fn checkpoint(&mut self, image: &KeyImage) -> Result<(), IoFailure> {
         let next = self.generation + 1;
-        if let Err(e) = snapshot::write(&self.files, next, image) {
-            let failure = IoFailure { what: "cannot write the snapshot", path: e.path, source: e.source };
+        if let Err(e) = hivefile::write(&self.files, next, image) {
+            let failure = IoFailure { what: "cannot write the image", path: e.path, source: e.source };
             if e.maybe_replaced {
-                // Recovery may find either snapshot; a record appended to the old log would be
+                // Recovery may find either image; a record appended to the old log would be
                 // discarded as stale if the new one won, so nothing more may be appended.
                 self.poison(failure.to_string());
             }
             return Err(failure);
         }
-        // The new snapshot covers every logged record; the old log is now stale.
+        // The new image covers every logged record; the old log is now stale.
         self.generation = next;
         if let Err(source) = self.reset_log() {
             let failure = IoFailure { what: "cannot reset the log", path: self.wal_path.clone(), source };

@@ -63,14 +63,14 @@ const BINS_MARKER: &[u8; 4] = b"hbx1";
 
 /// A loaded image.
 #[derive(Debug)]
-pub(crate) struct Snapshot {
+pub(crate) struct HiveImage {
     pub generation: u64,
     pub image: KeyImage,
 }
 
 /// Parses an image file's bytes. `path` names the file in errors, and is read again (with the
 /// transaction logs beside it) only for a dirty hive without hivebox's marker.
-pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Snapshot, StoreError> {
+pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<HiveImage, StoreError> {
     let corrupt = |offset: u64, reason: String| StoreError::Corrupt { path: path.to_owned(), offset, reason };
     let from_regf = |e: regf::RegfError| match e {
         regf::RegfError::Corrupt { offset, record, reason } => corrupt(offset, format!("{record}: {reason}")),
@@ -101,7 +101,7 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Snapshot, StoreError> {
         let base = hive.base();
         let generation = u64::from(base.primary_seq.max(base.secondary_seq));
         let image = hive.to_image().map_err(from_regf)?;
-        return Ok(Snapshot { generation, image });
+        return Ok(HiveImage { generation, image });
     }
     let hive = regf::Hive::from_bytes(bytes.to_vec()).map_err(from_regf)?;
     let base = hive.base();
@@ -119,11 +119,11 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Snapshot, StoreError> {
         ));
     }
     let image = hive.to_image().map_err(from_regf)?;
-    Ok(Snapshot { generation: u64::from(base.primary_seq), image })
+    Ok(HiveImage { generation: u64::from(base.primary_seq), image })
 }
 
 /// Reads and parses a hive's image; `None` if there is none.
-pub(crate) fn load(files: &HiveFiles) -> Result<Option<Snapshot>, StoreError> {
+pub(crate) fn load(files: &HiveFiles) -> Result<Option<HiveImage>, StoreError> {
     let path = files.image.clone();
     match fs::read(&path) {
         Ok(bytes) => parse(&path, &bytes).map(Some),
@@ -147,12 +147,12 @@ pub(crate) fn serialize(generation: u64, image: &KeyImage, file_name: &str) -> R
     Ok(bytes)
 }
 
-/// A failed snapshot write, and whether the new snapshot may already have replaced the old.
+/// A failed image write, and whether the new image may already have replaced the old.
 #[derive(Debug)]
 pub(crate) struct WriteError {
     pub path: PathBuf,
     pub source: io::Error,
-    /// The rename was attempted: the snapshot on disk may be the old or the new one.
+    /// The rename was attempted: the image on disk may be the old or the new one.
     pub maybe_replaced: bool,
 }
 
