@@ -52,7 +52,7 @@ pub fn wal_path(home: &Path) -> PathBuf {
 }
 
 /// The image of the SOFTWARE hive, where [`BASE`] lives.
-pub fn snapshot_path(home: &Path) -> PathBuf {
+pub fn image_path(home: &Path) -> PathBuf {
     hives(home).join("SOFTWARE.hiv")
 }
 

@@ -1,6 +1,6 @@
 //! Recovery: durability without flush, torn tails, corruption, checkpoints.
 
-use crate::{BASE, comparable, flush, get, hives, open, record, record_offsets, reopen, set, snapshot_path, wal_path};
+use crate::{BASE, comparable, flush, get, hives, image_path, open, record, record_offsets, reopen, set, wal_path};
 use hivebox_core::{Mutation, Value};
 use hivebox_hive::{CHECKPOINT_AT_OPEN, StoreError, codec};
 use std::fs::{self, OpenOptions};
@@ -23,7 +23,7 @@ fn first_open_creates_a_fresh_registry() {
     let h = reopen(dir.path());
     assert!(h.recovery().created);
     assert_eq!(h.path(), dir.path());
-    assert!(snapshot_path(dir.path()).exists() && wal_path(dir.path()).exists());
+    assert!(image_path(dir.path()).exists() && wal_path(dir.path()).exists());
     let product = get(&h.registry, r"\REGISTRY\MACHINE\SOFTWARE\Microsoft\Windows NT\CurrentVersion", "ProductName");
     assert_eq!(product, Some(Value::sz("hivebox")));
     let image = comparable(h.registry.image());
@@ -102,10 +102,10 @@ fn every_prefix_of_a_last_record_is_a_torn_tail() {
 }
 
 #[test]
-fn corrupt_snapshot_is_an_error_naming_the_file() {
+fn corrupt_image_is_an_error_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
     three_values(dir.path());
-    let path = snapshot_path(dir.path());
+    let path = image_path(dir.path());
     let mut bytes = fs::read(&path).unwrap();
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x40;
@@ -189,16 +189,16 @@ fn a_stale_log_from_a_checkpoint_crash_is_discarded() {
 }
 
 #[test]
-fn a_log_without_its_snapshot_is_an_error() {
+fn a_log_without_its_image_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     three_values(dir.path());
-    fs::remove_file(snapshot_path(dir.path())).unwrap();
+    fs::remove_file(image_path(dir.path())).unwrap();
     let err = open(dir.path()).unwrap_err();
     assert!(err.to_string().contains("holds records but there is no SOFTWARE.hiv"), "{err}");
 }
 
 #[test]
-fn leftover_temporary_snapshot_is_ignored() {
+fn leftover_temporary_image_is_ignored() {
     let dir = tempfile::tempdir().unwrap();
     three_values(dir.path());
     fs::write(hives(dir.path()).join("SOFTWARE.hiv.tmp"), b"half a snapshot").unwrap();
