@@ -45,7 +45,7 @@ pub use cm::{
 pub use notify::RegNotifyClass;
 pub use path::{KeyPath, Root};
 pub use status::NtStatus;
-pub use storage::{KeyImage, MemoryStorage, Mutation, Storage, StorageError};
+pub use storage::{Durability, KeyImage, MemoryStorage, Mutation, Pending, Storage, StorageError};
 pub use tree::{KeyId, KeyInfo, SubkeyInfo, Tree};
 pub use value::{Value, ValueType};
 

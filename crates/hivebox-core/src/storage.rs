@@ -127,12 +127,55 @@ impl StorageError {
 }
 
 /// Where a registry keeps its persistent keys.
+///
+/// The registry calls `append` under its state lock and applies the change in memory only
+/// if it returns `Ok`. A store that syncs each change itself returns `None` from `pending`.
+/// A store with *group commit* only writes the change in `append` and returns a [`Pending`]:
+/// the registry releases its lock and waits on it before it acknowledges the operation, so
+/// concurrent writers share one sync.
 pub trait Storage: Send {
-    /// Makes `mutation` durable. When this returns `Ok`, the change must survive a crash.
+    /// Writes `mutation`. When this returns `Ok` and `pending` returns `None`, the change must
+    /// survive a crash; otherwise it must once the `Pending` from `pending` is waited on.
     fn append(&mut self, mutation: &Mutation) -> Result<(), StorageError>;
+
+    /// What to wait on before the last appended change is durable; `None` when it already is.
+    fn pending(&mut self) -> Option<Pending> {
+        None
+    }
 
     /// Flushes whatever is buffered; a store may also checkpoint here from `image`.
     fn flush(&mut self, image: &dyn Fn() -> KeyImage) -> Result<(), StorageError>;
+}
+
+/// Makes written changes durable, sharing one sync among the writers waiting at once.
+pub trait Durability: Send + Sync {
+    /// Returns once everything written up to `mark` is durable, or the sync failed.
+    fn wait(&self, mark: u64) -> Result<(), StorageError>;
+}
+
+/// A written change that is not yet known to be durable: [`Pending::wait`] until it is.
+#[derive(Clone)]
+pub struct Pending {
+    durability: Arc<dyn Durability>,
+    mark: u64,
+}
+
+impl Pending {
+    /// The change written up to `mark` (a position meaningful to `durability`).
+    pub fn new(durability: Arc<dyn Durability>, mark: u64) -> Self {
+        Self { durability, mark }
+    }
+
+    /// Blocks until the change is durable.
+    pub fn wait(&self) -> Result<(), StorageError> {
+        self.durability.wait(self.mark)
+    }
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pending").field("mark", &self.mark).finish_non_exhaustive()
+    }
 }
 
 /// A store that keeps nothing: for scratch registries and tests of the in-memory model.

@@ -37,6 +37,7 @@ mod storage;
 mod wal;
 
 pub use recover::{CHECKPOINT_AT_OPEN, Recovery};
+pub use storage::log_syncs;
 
 use hivebox_core::{Clock, HiveMount, Registry, RegistryOptions};
 use hivefile::HiveFiles;

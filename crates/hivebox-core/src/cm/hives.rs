@@ -186,8 +186,7 @@ impl Registry {
                 st.fire(key, REG_NOTIFY_CHANGE_NAME | REG_NOTIFY_CHANGE_LAST_SET, &mut fired);
                 Ok(())
             })();
-            drop(st);
-            deliver(fired);
+            let r = super::ops::release(st, fired, r);
             (status_of(&r), Some(object))
         });
         outcome.status.ok()

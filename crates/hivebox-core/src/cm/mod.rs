@@ -202,6 +202,8 @@ pub(crate) struct State {
     pub(crate) watches: Slab<watch::Watch>,
     /// Hive `i` is `hives[i - 1]`; hive 0 (master keys) has no store.
     pub(crate) hives: Vec<Option<HiveSlot>>,
+    /// Changes the operation in progress wrote but has not yet seen durable (see `release`).
+    pub(crate) pending: Vec<crate::storage::Pending>,
 }
 
 /// A mounted hive: its root key and its store.
@@ -328,7 +330,8 @@ impl Registry {
             contexts: Vec::new(),
             permanent: true,
         }));
-        let state = State { tree, objects, handles: Slab::default(), watches: Slab::default(), hives };
+        let state =
+            State { tree, objects, handles: Slab::default(), watches: Slab::default(), hives, pending: Vec::new() };
         let seed = clock.now();
         let idle = Arc::new(Idle::default());
         Self {

@@ -12,6 +12,7 @@ use crate::name::{MAX_PATH_DEPTH, check_key_name, check_path, check_value_name, 
 use crate::storage::Mutation;
 use crate::tree::{KeyId, KeyInfo, SubkeyInfo, Tree};
 use crate::{NtStatus, RegNotifyClass, Value, ValueType};
+use parking_lot::MutexGuard;
 use std::sync::atomic::Ordering;
 
 /// Arguments of [`Registry::open_key`] besides the name.
@@ -155,6 +156,19 @@ pub(crate) fn live_key(st: &State, object: ObjectId) -> Result<KeyId, NtStatus> 
     if st.tree.is_deleted(key) { Err(NtStatus::STATUS_KEY_DELETED) } else { Ok(key) }
 }
 
+/// Releases the state lock, wakes the watchers, then waits until the changes the operation
+/// logged are durable (group commit: other writers append while this one waits). A failed
+/// sync fails the operation; the store refuses later writes.
+pub(crate) fn release<T>(mut st: MutexGuard<'_, State>, fired: Fired, r: Result<T, NtStatus>) -> Result<T, NtStatus> {
+    let pending = std::mem::take(&mut st.pending);
+    drop(st);
+    deliver(fired);
+    for p in pending {
+        p.wait().map_err(|e| e.status())?;
+    }
+    r
+}
+
 /// Hands a change of `key` to its hive's store (nothing for volatile keys). Master keys have
 /// no store: a persistent change to one is refused, as Windows refuses keys directly in HKLM.
 pub(crate) fn persist(st: &mut State, key: KeyId, mutation: impl FnOnce(String) -> Mutation) -> Result<(), NtStatus> {
@@ -165,7 +179,11 @@ pub(crate) fn persist(st: &mut State, key: KeyId, mutation: impl FnOnce(String) 
     let State { tree, hives, .. } = st;
     let slot = hive_slot(hives, hive).ok_or(NtStatus::STATUS_ACCESS_DENIED)?;
     let m = mutation(tree.relative_path(slot.root, key));
-    slot.storage.append(&m).map_err(|e| e.status())
+    slot.storage.append(&m).map_err(|e| e.status())?;
+    if let Some(p) = slot.storage.pending() {
+        st.pending.push(p);
+    }
+    Ok(())
 }
 
 fn hive_slot(hives: &mut [Option<super::HiveSlot>], hive: u32) -> Option<&mut super::HiveSlot> {
@@ -391,8 +409,7 @@ impl Registry {
             let mut fired = Fired::new();
             let mut st = self.inner.state.lock();
             let r = Self::perform_create(&mut st, caller, info, self.now(), &mut fired);
-            drop(st);
-            deliver(fired);
+            let r = release(st, fired, r);
             (status_of(r), r.ok())
         });
         let Operation::CreateKey(info) = &op else { unreachable!("the operation stays a create") };
@@ -615,8 +632,7 @@ impl Registry {
                 }
                 Ok(())
             })();
-            drop(st);
-            deliver(fired);
+            let r = release(st, fired, r);
             (status_of(r), Some(object))
         });
         outcome.status.ok()
@@ -645,8 +661,7 @@ impl Registry {
                 st.fire(key, REG_NOTIFY_CHANGE_LAST_SET, &mut fired);
                 Ok(())
             })();
-            drop(st);
-            deliver(fired);
+            let r = release(st, fired, r);
             (status_of(r), Some(object))
         });
         outcome.status.ok()
@@ -672,8 +687,7 @@ impl Registry {
                 st.fire(key, REG_NOTIFY_CHANGE_LAST_SET, &mut fired);
                 Ok(())
             })();
-            drop(st);
-            deliver(fired);
+            let r = release(st, fired, r);
             (status_of(r), Some(object))
         });
         outcome.status.ok()
@@ -807,8 +821,7 @@ impl Registry {
                 st.fire(parent, REG_NOTIFY_CHANGE_NAME, &mut fired);
                 Ok(())
             })();
-            drop(st);
-            deliver(fired);
+            let r = release(st, fired, r);
             (status_of(r), Some(object))
         });
         outcome.status.ok()
@@ -829,8 +842,7 @@ impl Registry {
                 st.fire(key, REG_NOTIFY_CHANGE_ATTRIBUTES, &mut fired);
                 Ok(())
             })();
-            drop(st);
-            deliver(fired);
+            let r = release(st, fired, r);
             (status_of(r), Some(object))
         });
         outcome.status.ok()
