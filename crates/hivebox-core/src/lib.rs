@@ -40,7 +40,7 @@ pub use access::Disposition;
 pub use cm::{
     Argument, CallContext, CallbackCx, Caller, Cookie, CreateKeyInfo, CreateOptions, Handle, HiveMount, Mode,
     ObjectContext, ObjectId, OpenOptions, Operation, PostInfo, PreInfo, ProcessInfo, Registry, RegistryCallback,
-    RegistryOptions, Token, WatchId, WatchNotifier,
+    RegistryOptions, Token, TxnId, TxnOutcome, WatchId, WatchNotifier,
 };
 pub use notify::RegNotifyClass;
 pub use path::{KeyPath, Root};

@@ -64,6 +64,9 @@ statuses! {
     STATUS_CHILD_MUST_BE_VOLATILE = 0xC000_0181,
     STATUS_REPARSE_POINT_NOT_RESOLVED = 0xC000_0280,
     STATUS_CALLBACK_BYPASS = 0xC000_0503,
+    STATUS_TRANSACTIONAL_CONFLICT = 0xC019_0001,
+    STATUS_INVALID_TRANSACTION = 0xC019_0002,
+    STATUS_TRANSACTION_NOT_ACTIVE = 0xC019_0003,
     STATUS_FLT_INSTANCE_ALTITUDE_COLLISION = 0xC01C_0011,
 }
 
@@ -106,6 +109,9 @@ impl NtStatus {
             Self::STATUS_NO_MORE_ENTRIES => "no more entries",
             Self::STATUS_FLT_INSTANCE_ALTITUDE_COLLISION => "a callback is already registered at that altitude",
             Self::STATUS_CALLBACK_BYPASS => "handled by a callback",
+            Self::STATUS_TRANSACTIONAL_CONFLICT => "the transaction conflicts with a change made outside it",
+            Self::STATUS_INVALID_TRANSACTION => "no such transaction",
+            Self::STATUS_TRANSACTION_NOT_ACTIVE => "the transaction is no longer active (committed or rolled back)",
             Self::STATUS_DATA_ERROR => "data does not parse for its type",
             Self::STATUS_NOT_IMPLEMENTED => "not implemented",
             _ => "error",

@@ -70,6 +70,12 @@ pub enum Mutation {
         /// The time.
         time: u64,
     },
+    /// Changes committed together by a transaction: recovery applies all of them or none
+    /// (they travel in one log record). Never nested.
+    Batch {
+        /// The changes, in order.
+        mutations: Vec<Mutation>,
+    },
     /// A key's values and subkeys were replaced by those of an image (`NtRestoreKey`); the
     /// key keeps its name.
     ReplaceKey {
@@ -333,7 +339,12 @@ impl Tree {
 
     /// The key at a root-relative path.
     pub fn find(&self, path: &str) -> Option<KeyId> {
-        let mut cur = self.root();
+        self.find_under(self.root(), path)
+    }
+
+    /// The key at `path` (components joined by `\\`) below `root`.
+    pub fn find_under(&self, root: KeyId, path: &str) -> Option<KeyId> {
+        let mut cur = root;
         if path.is_empty() {
             return Some(cur);
         }
@@ -345,8 +356,14 @@ impl Tree {
 
     /// Applies a logged mutation (paths relative to this tree's root) during recovery.
     pub fn replay(&mut self, m: &Mutation) -> Result<(), String> {
-        let find =
-            |tree: &Tree, path: &str| tree.find(path).ok_or_else(|| format!("logged path {path:?} does not exist"));
+        self.replay_under(self.root(), m)
+    }
+
+    /// Applies a mutation whose paths are relative to `root` (a hive's root key).
+    pub fn replay_under(&mut self, root: KeyId, m: &Mutation) -> Result<(), String> {
+        let find = |tree: &Tree, path: &str| {
+            tree.find_under(root, path).ok_or_else(|| format!("logged path {path:?} does not exist"))
+        };
         let split = |path: &str| -> (String, String) {
             match path.rsplit_once('\\') {
                 Some((p, n)) => (p.to_owned(), n.to_owned()),
@@ -388,6 +405,14 @@ impl Tree {
                     return Err(format!("logged rename of {path:?} onto an existing name"));
                 }
                 self.rename(id, new_name, *time);
+            }
+            Mutation::Batch { mutations } => {
+                for m in mutations {
+                    if matches!(m, Mutation::Batch { .. }) {
+                        return Err("a logged batch nests another batch".to_owned());
+                    }
+                    self.replay_under(root, m)?;
+                }
             }
             Mutation::SetLastWrite { path, time } => {
                 let id = find(self, path)?;

@@ -22,6 +22,7 @@ const TAG_DELETE_VALUE: u8 = 4;
 const TAG_RENAME_KEY: u8 = 5;
 const TAG_SET_LAST_WRITE: u8 = 6;
 const TAG_REPLACE_KEY: u8 = 7;
+const TAG_BATCH: u8 = 8;
 
 /// True if `tag` starts a mutation this version knows (a cheap test before a checksum).
 pub(crate) fn is_mutation_tag(tag: u8) -> bool {
@@ -118,6 +119,16 @@ pub fn encode_mutation(m: &Mutation) -> Result<Vec<u8>, CodecError> {
             put_key(&mut w, image, 0)?;
             w.u64(*time);
         }
+        Mutation::Batch { mutations } => {
+            w.u8(TAG_BATCH);
+            w.count("batch", mutations.len())?;
+            for m in mutations {
+                if matches!(m, Mutation::Batch { .. }) {
+                    return Err(CodecError::Unsupported("a batch inside a batch".to_owned()));
+                }
+                w.bytes("batched change", &encode_mutation(m)?)?;
+            }
+        }
         other => {
             let shown: String = format!("{other:?}").chars().take(120).collect();
             return Err(CodecError::Unsupported(shown));
@@ -155,6 +166,24 @@ pub fn decode_mutation(bytes: &[u8]) -> Result<Mutation, CodecError> {
         TAG_SET_LAST_WRITE => Mutation::SetLastWrite { path: r.string("key path")?, time: r.u64("time")? },
         TAG_REPLACE_KEY => {
             Mutation::ReplaceKey { path: r.string("key path")?, image: get_key(&mut r, 0)?, time: r.u64("time")? }
+        }
+        TAG_BATCH => {
+            let n = r.u32("batch length")? as usize;
+            // Each batched change takes at least its 4-byte length: bound the allocation.
+            let mut mutations = Vec::with_capacity(n.min((r.buf.len() - r.pos) / 4));
+            for _ in 0..n {
+                let at = r.pos + 4;
+                let inner = r.bytes("batched change")?;
+                if inner.first() == Some(&TAG_BATCH) {
+                    return Err(malformed(at, "a batch inside a batch".to_owned()));
+                }
+                let m = decode_mutation(&inner).map_err(|e| match e {
+                    CodecError::Malformed { offset, reason } => malformed(at + offset as usize, reason),
+                    other => other,
+                })?;
+                mutations.push(m);
+            }
+            Mutation::Batch { mutations }
         }
         tag => return Err(malformed(tag_at, format!("unknown mutation tag {tag}"))),
     };

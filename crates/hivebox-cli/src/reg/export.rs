@@ -3,13 +3,14 @@
 //!
 //! Export reads the key through the registry as the caller, exactly as `query /s` does, and
 //! writes what it read. Import parses the whole file before it changes anything, then applies it
-//! through an undo [`Journal`]: on the first failure every change it made is undone, last first.
+//! in one registry transaction ([`Session::atomically`]): on the first failure the transaction
+//! is rolled back, so nothing changes; otherwise it commits, all of it at once.
 
 use super::error::RegError;
+use super::error::status_name;
 use super::session::{Key, KeyData, Session};
-use super::undo::Journal;
-use super::{Io, parse_path, success};
-use hivebox_core::access::{KEY_QUERY_VALUE, KEY_READ, KEY_SET_VALUE};
+use super::{Io, native_levels, parse_path, success};
+use hivebox_core::access::{DELETE, KEY_QUERY_VALUE, KEY_READ, KEY_SET_VALUE};
 use hivebox_core::{KeyImage, KeyPath, NtStatus};
 use hivebox_hive::regfile::{self, RegEntry};
 
@@ -64,19 +65,22 @@ pub(super) fn file_error(file: &str, line: Option<usize>, message: impl Into<Str
     RegError::File { file: file.to_owned(), line, message: message.into() }
 }
 
-/// `reg import FILE`.
+/// `reg import FILE`: the whole file in one registry transaction.
 pub fn import(s: &Session<'_>, file: &str, io: &mut Io<'_>) -> Result<i32, RegError> {
     let bytes = std::fs::read(file).map_err(|e| file_error(file, None, format!("cannot read the file: {e}")))?;
     let parsed = regfile::parse(&bytes).map_err(|e| file_error(file, Some(e.line), e.reason))?;
     let plan = plan(&parsed.entries).map_err(|(line, e)| file_error(file, Some(line), e.to_string()))?;
-    let mut journal = Journal::new(s);
-    if let Err((line, e)) = apply(&mut journal, &parsed.entries, &plan) {
-        let mut message = e.to_string();
-        if let Some(failure) = journal.undo() {
-            message.push_str(&format!("; undoing the import failed too ({failure}), so some of its changes remain"));
-        }
-        return Err(file_error(file, Some(line), message));
-    }
+    s.atomically(
+        |t| apply(t, &parsed.entries, &plan).map_err(|(line, e)| file_error(file, Some(line), e.to_string())),
+        |status| {
+            let message = format!(
+                "the import could not be committed, so nothing was changed: {} ({})",
+                status.describe(),
+                status_name(status)
+            );
+            file_error(file, None, message)
+        },
+    )?;
     success(io)
 }
 
@@ -106,39 +110,54 @@ fn plan(entries: &[RegEntry]) -> Result<Vec<Option<Planned>>, (usize, RegError)>
     Ok(plan)
 }
 
-/// Applies the entries in order, recording each change in the journal; stops at the first
-/// failure, with its line.
-fn apply<'s>(
-    journal: &mut Journal<'s, '_>,
-    entries: &[RegEntry],
-    plan: &[Option<Planned>],
-) -> Result<(), (usize, RegError)> {
-    // The key the value lines write to: its handle, resolved native path and display path.
-    let mut current: Option<(Key<'s>, String, String)> = None;
+/// A volatile key met by the import: its changes could not be part of the transaction.
+fn volatile(at: String) -> RegError {
+    RegError::Refused {
+        message: "a volatile key cannot be changed by an import (it runs in one registry transaction)".into(),
+        status: NtStatus::STATUS_INVALID_PARAMETER,
+        at,
+    }
+}
+
+/// Applies the entries in order through `s` (a session in the import's transaction); stops at
+/// the first failure, with its line.
+fn apply(s: &Session<'_>, entries: &[RegEntry], plan: &[Option<Planned>]) -> Result<(), (usize, RegError)> {
+    // The key the value lines write to, and its display path.
+    let mut current: Option<(Key<'_>, String)> = None;
     for (entry, planned) in entries.iter().zip(plan) {
         let line = entry.line();
         match (entry, planned) {
             (RegEntry::Key { delete, .. }, Some(key)) => {
                 current = None;
                 if *delete {
-                    journal.delete_tree(&key.path).map_err(|e| (line, e))?;
+                    delete_tree(s, &key.path).map_err(|e| (line, e))?;
                 } else {
+                    let display = key.path.display();
+                    let err = |st| (line, RegError::at(st, display.clone()));
                     let access = if key.has_values { KEY_QUERY_VALUE | KEY_SET_VALUE } else { KEY_QUERY_VALUE };
-                    let (handle, resolved) = journal.create(&key.path, access).map_err(|e| (line, e))?;
-                    current = Some((handle, resolved, key.path.display()));
+                    let native = s.native(&key.path).map_err(|e| (line, e))?;
+                    let (handle, _) = s.create_path(&native, access).map_err(err)?;
+                    if key.has_values && s.info(&handle).map_err(err)?.volatile {
+                        return Err((line, volatile(display)));
+                    }
+                    current = Some((handle, display));
                 }
             }
             (RegEntry::Value { name, action, .. }, None) => {
                 // The parser puts every value line after the key line it belongs to.
-                let Some((key, resolved, display)) = &current else {
+                let Some((key, display)) = &current else {
                     let message = "a value line must follow a [KEY] line".into();
                     return Err((line, RegError::Invalid { message, status: NtStatus::STATUS_INVALID_PARAMETER }));
                 };
                 let r = match action {
-                    Some(value) => journal.set_value(key, resolved, display, name, value.clone()),
-                    None => journal.delete_value(key, resolved, display, name),
+                    Some(value) => s.registry.set_value(&s.caller, key.handle, name, value.clone()),
+                    // A value that does not exist is left alone (as `regedit` does).
+                    None => match s.registry.delete_value(&s.caller, key.handle, name) {
+                        Err(NtStatus::STATUS_OBJECT_NAME_NOT_FOUND) => Ok(()),
+                        r => r,
+                    },
                 };
-                r.map_err(|e| (line, e))?;
+                r.map_err(|st| (line, RegError::at_value(st, display, name)))?;
             }
             // `plan` has one slot per entry, `Some` exactly for key lines.
             _ => {
@@ -146,6 +165,58 @@ fn apply<'s>(
                 return Err((line, RegError::Invalid { message, status: NtStatus::STATUS_INVALID_PARAMETER }));
             }
         }
+    }
+    Ok(())
+}
+
+/// `[-KEY]`: deletes a key with its subtree, children first; a key that does not exist is left
+/// alone (as `regedit` does). Links inside the tree are deleted themselves, never what they
+/// point to.
+fn delete_tree(s: &Session<'_>, path: &KeyPath) -> Result<(), RegError> {
+    let display = path.display();
+    let native = s.native(path)?;
+    let top = match s.open_native(&native, DELETE | KEY_READ) {
+        Ok(k) => k,
+        Err(NtStatus::STATUS_OBJECT_NAME_NOT_FOUND | NtStatus::STATUS_OBJECT_PATH_NOT_FOUND) => return Ok(()),
+        Err(st) => return Err(RegError::at(st, display)),
+    };
+    let resolved = s.resolved_name(&top).map_err(|st| RegError::at(st, display.clone()))?;
+    if native_levels(&resolved).len() <= 2 {
+        return Err(RegError::Refused {
+            message: "a root or hive key cannot be deleted".into(),
+            status: NtStatus::STATUS_CANNOT_DELETE,
+            at: display,
+        });
+    }
+    let mut doomed = Vec::new();
+    subtree(s, top, path.clone(), &mut doomed)?;
+    for (key, key_path) in doomed.iter().rev() {
+        s.registry.delete_key(&s.caller, key.handle).map_err(|st| RegError::at(st, key_path.display()))?;
+    }
+    Ok(())
+}
+
+/// Opens `key`'s subtree (unless it is a link) for deletion, parents first, after `key`.
+fn subtree<'s>(
+    s: &'s Session<'_>,
+    key: Key<'s>,
+    path: KeyPath,
+    out: &mut Vec<(Key<'s>, KeyPath)>,
+) -> Result<(), RegError> {
+    let err = |st| RegError::at(st, path.display());
+    let info = s.info(&key).map_err(err)?;
+    if info.volatile {
+        return Err(volatile(path.display()));
+    }
+    let subkeys = if info.link { Vec::new() } else { s.subkeys(&key).map_err(err)? };
+    out.push((key, path.clone()));
+    let parent = out.len() - 1;
+    for name in subkeys {
+        let child_path = path.join(&name);
+        let child = s
+            .open_child(&out[parent].0, &name, DELETE | KEY_READ, true)
+            .map_err(|st| RegError::at(st, child_path.display()))?;
+        subtree(s, child, child_path, out)?;
     }
     Ok(())
 }

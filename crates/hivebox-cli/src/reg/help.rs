@@ -142,8 +142,10 @@ hivebox reg IMPORT FILE
 
   Applies a .reg file: [KEY] creates a key, [-KEY] deletes it with its subtree,
   "NAME"=DATA sets a value, "NAME"=- deletes one. Reads UTF-16 and UTF-8 files,
-  version 5.00 and REGEDIT4. The whole file is checked first; a file that does not
-  parse changes nothing, and a change that fails undoes every change made before it.
+  version 5.00 and REGEDIT4. The whole file is checked first, then applied in one
+  registry transaction: a file that does not parse or a change that fails changes
+  nothing, and a file that applies commits all at once. Volatile keys cannot be
+  changed by an import.
 
 Example:
   hivebox reg import contoso.reg

@@ -7,8 +7,9 @@
 //! before the registry is touched, keys created on the way to a failure are removed again, and
 //! a tree delete opens every key it will delete before deleting any.
 //!
-//! `export` and `import` read and write `.reg` files (`hivebox_hive::regfile`); an import that
-//! fails halfway undoes what it did through an undo journal (`undo.rs`).
+//! `export` and `import` read and write `.reg` files (`hivebox_hive::regfile`); an import runs
+//! in one registry transaction (`Session::atomically`), so one that fails halfway changes
+//! nothing.
 //!
 //! `save` and `restore` write and read regf hive files (`hivebox_hive::regf`); `load` and
 //! `unload` mount and unmount a hive file through the store (`hivebox_hive::Home::load_hive`),
@@ -29,7 +30,6 @@ mod output;
 mod query;
 mod session;
 mod switches;
-mod undo;
 
 use args::Command;
 use error::{RegError, error_line};

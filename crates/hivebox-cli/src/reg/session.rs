@@ -1,11 +1,15 @@
 //! The caller's view of the registry: who is calling, what `HKCU` means, open keys that close
 //! themselves, and whole keys (values, subkeys, optionally the subtree) read into memory.
+//!
+//! A session may run in a registry transaction ([`Session::atomically`]): its keys are then
+//! opened and created with the core's `_transacted` calls, so every change made through them
+//! stays private until the transaction commits, and all of them apply at once or none does.
 
 use super::error::RegError;
 use hivebox_core::access::{KEY_READ, REG_OPTION_OPEN_LINK};
 use hivebox_core::name::upcase;
 use hivebox_core::{
-    Caller, CreateOptions, Disposition, Handle, KeyInfo, KeyPath, NtStatus, OpenOptions, Registry, Value,
+    Caller, CreateOptions, Disposition, Handle, KeyInfo, KeyPath, NtStatus, OpenOptions, Registry, TxnId, Value,
 };
 
 /// One `reg` invocation's access to the registry.
@@ -17,6 +21,8 @@ pub struct Session<'r> {
     /// The store the registry came from, for `load` and `unload` (`None` for a registry in
     /// memory, where they fail).
     pub home: Option<&'r hivebox_hive::Home>,
+    /// The transaction keys are opened and created in (`None`: changes apply at once).
+    pub txn: Option<TxnId>,
 }
 
 /// An open key handle, closed when dropped.
@@ -35,7 +41,28 @@ impl Drop for Key<'_> {
 
 impl<'r> Session<'r> {
     pub fn new(registry: &'r Registry, caller: Caller, sid: String) -> Self {
-        Self { registry, caller, sid, home: None }
+        Self { registry, caller, sid, home: None, txn: None }
+    }
+
+    /// Runs `work` in one registry transaction, through a session whose keys are bound to it:
+    /// commits what it did if it succeeds, rolls everything back if it fails. A commit that
+    /// fails (`STATUS_TRANSACTIONAL_CONFLICT`: something it changed was changed meanwhile)
+    /// applies nothing either, and its status goes through `commit_failed`.
+    pub fn atomically<T, E>(
+        &self,
+        work: impl FnOnce(&Session<'r>) -> Result<T, E>,
+        commit_failed: impl FnOnce(NtStatus) -> E,
+    ) -> Result<T, E> {
+        let txn = self.registry.begin_transaction();
+        let inner = Session { caller: self.caller.clone(), sid: self.sid.clone(), txn: Some(txn), ..*self };
+        match work(&inner) {
+            Ok(done) => self.registry.commit_transaction(txn).map(|()| done).map_err(commit_failed),
+            Err(e) => {
+                // It is active: only this function ends it. Nothing was applied either way.
+                let _ = self.registry.rollback_transaction(txn);
+                Err(e)
+            }
+        }
     }
 
     fn key(&self, handle: Handle) -> Key<'_> {
@@ -50,7 +77,11 @@ impl<'r> Session<'r> {
 
     /// Opens an existing key by its native path.
     pub fn open_native(&self, native: &str, access: u32) -> Result<Key<'_>, NtStatus> {
-        let h = self.registry.open_key(&self.caller, None, native, &OpenOptions::access(access))?;
+        let opts = OpenOptions::access(access);
+        let h = match self.txn {
+            Some(txn) => self.registry.open_key_transacted(&self.caller, None, native, &opts, txn)?,
+            None => self.registry.open_key(&self.caller, None, native, &opts)?,
+        };
         Ok(self.key(h))
     }
 
@@ -73,21 +104,30 @@ impl<'r> Session<'r> {
         if link_itself {
             opts.options |= REG_OPTION_OPEN_LINK;
         }
-        let h = self.registry.open_key(&self.caller, Some(parent.handle), name, &opts)?;
+        let h = match self.txn {
+            Some(txn) => self.registry.open_key_transacted(&self.caller, Some(parent.handle), name, &opts, txn)?,
+            None => self.registry.open_key(&self.caller, Some(parent.handle), name, &opts)?,
+        };
         Ok(self.key(h))
     }
 
     /// `RegCreateKeyEx`: creates every missing level of a native path.
     pub fn create_path(&self, native: &str, access: u32) -> Result<(Key<'_>, Disposition), NtStatus> {
         let opts = CreateOptions { desired_access: access, ..CreateOptions::default() };
-        let (h, d) = self.registry.create_key_path(&self.caller, None, native, &opts)?;
+        let (h, d) = match self.txn {
+            Some(txn) => self.registry.create_key_path_transacted(&self.caller, None, native, &opts, txn)?,
+            None => self.registry.create_key_path(&self.caller, None, native, &opts)?,
+        };
         Ok((self.key(h), d))
     }
 
     /// Creates (or opens) one subkey of an open key.
     pub fn create_child(&self, parent: &Key<'_>, name: &str, access: u32) -> Result<(Key<'_>, Disposition), NtStatus> {
         let opts = CreateOptions { desired_access: access, ..CreateOptions::default() };
-        let (h, d) = self.registry.create_key(&self.caller, Some(parent.handle), name, &opts)?;
+        let (h, d) = match self.txn {
+            Some(txn) => self.registry.create_key_transacted(&self.caller, Some(parent.handle), name, &opts, txn)?,
+            None => self.registry.create_key(&self.caller, Some(parent.handle), name, &opts)?,
+        };
         Ok((self.key(h), d))
     }
 
@@ -223,6 +263,55 @@ pub(crate) mod tests {
             let key = s.open(&path, KEY_READ).unwrap();
             assert_eq!(s.subkeys(&key).unwrap(), Vec::<String>::new());
         }
+        assert_eq!(reg.open_handles(), 0);
+    }
+
+    #[test]
+    fn atomically_commits_all_or_changes_nothing() {
+        use hivebox_core::access::{DELETE, KEY_SET_VALUE};
+        let reg = registry();
+        let s = session(&reg);
+        let a = r"\REGISTRY\USER\S-1-22-1-1000\A";
+        let b = r"\REGISTRY\USER\S-1-22-1-1000\B";
+        // What the transaction does is seen only through it until it commits.
+        s.atomically(
+            |t| {
+                let (k, _) = t.create_path(a, KEY_SET_VALUE)?;
+                reg.set_value(&t.caller, k.handle, "v", Value::dword(1))?;
+                assert_eq!(s.open_native(a, 0).err(), Some(NtStatus::STATUS_OBJECT_NAME_NOT_FOUND));
+                Ok(())
+            },
+            |st| st,
+        )
+        .unwrap();
+        let k = s.open_native(a, KEY_READ).unwrap();
+        assert_eq!(reg.query_value(&s.caller, k.handle, "v").unwrap(), Value::dword(1));
+        drop(k);
+        // A failure rolls everything back.
+        let r: Result<(), NtStatus> = s.atomically(
+            |t| {
+                t.create_path(b, 0)?;
+                Err(NtStatus::STATUS_ACCESS_DENIED)
+            },
+            |st| st,
+        );
+        assert_eq!(r, Err(NtStatus::STATUS_ACCESS_DENIED));
+        assert_eq!(s.open_native(b, 0).err(), Some(NtStatus::STATUS_OBJECT_NAME_NOT_FOUND));
+        // A change made meanwhile outside it that its changes no longer apply to: the commit
+        // fails and applies nothing.
+        let r = s.atomically(
+            |t| {
+                t.create_path(b, 0)?;
+                let k = t.open_native(a, KEY_SET_VALUE)?;
+                reg.set_value(&t.caller, k.handle, "w", Value::dword(2))?;
+                let outside = s.open_native(a, DELETE)?;
+                reg.delete_key(&s.caller, outside.handle)
+            },
+            |st| st,
+        );
+        assert_eq!(r, Err(NtStatus::STATUS_TRANSACTIONAL_CONFLICT));
+        assert_eq!(s.open_native(a, 0).err(), Some(NtStatus::STATUS_OBJECT_NAME_NOT_FOUND));
+        assert_eq!(s.open_native(b, 0).err(), Some(NtStatus::STATUS_OBJECT_NAME_NOT_FOUND));
         assert_eq!(reg.open_handles(), 0);
     }
 

@@ -107,7 +107,7 @@ fn a_bad_line_in_the_middle_changes_nothing() {
 }
 
 #[test]
-fn a_failure_midway_undoes_everything_before_it() {
+fn a_failure_midway_changes_nothing() {
     let home = Home::new();
     home.ok(&["add", r"HKCU\Software\App", "/v", "first", "/d", "1"]);
     home.ok(&["add", r"HKCU\Software\App", "/v", "second", "/t", "REG_DWORD", "/d", "2"]);
@@ -161,6 +161,71 @@ fn a_failure_midway_undoes_everything_before_it() {
     assert_eq!(home.ok(&["query", r"HKCU\Software\Tree", "/s"]), "\nHKEY_CURRENT_USER\\Software\\Tree\\Again\n\n");
     home.fails(&["query", r"HKLM\SOFTWARE\Machine\Sub"]);
     home.ok(&["query", r"HKLM\SYSTEM\ControlSet001\Services\Imported", "/v", "Start"]);
+}
+
+#[test]
+fn a_late_failure_leaves_the_store_as_it_was_and_a_success_is_durable() {
+    let home = Home::new();
+    home.ok(&["add", r"HKCU\Software\App", "/v", "setting", "/d", "old"]);
+    home.ok(&["add", r"HKCU\Software\App\Doomed", "/v", "d", "/t", "REG_DWORD", "/d", "1"]);
+    home.ok(&["add", r"HKLM\SOFTWARE\Vendor", "/v", "keep", "/d", "me"]);
+    let before = home.state();
+    let path = file(&home, "late.reg");
+    let head = [
+        "Windows Registry Editor Version 5.00",
+        "",
+        "[HKEY_CURRENT_USER\\Software\\App]",
+        "\"setting\"=\"new\"",
+        "[HKEY_CURRENT_USER\\Software\\Created\\Deep]",
+        "\"made\"=dword:0000002a",
+        "[-HKEY_CURRENT_USER\\Software\\App\\Doomed]",
+        "[HKEY_LOCAL_MACHINE\\SOFTWARE\\Vendor]",
+        "\"keep\"=-",
+        "\"added\"=\"x\"",
+    ]
+    .join("\r\n");
+    // The last line fails when it is applied: a root cannot be deleted; a key cannot be
+    // created where the caller may not create one.
+    let late = [
+        (
+            "[-HKEY_LOCAL_MACHINE\\SOFTWARE]",
+            "a root or hive key cannot be deleted (STATUS_CANNOT_DELETE) at HKEY_LOCAL_MACHINE\\SOFTWARE",
+        ),
+        (
+            "[HKEY_LOCAL_MACHINE\\SYSTEM\\ControlSet001\\Enum\\Foo]\r\n\"never\"=\"set\"",
+            "access denied (STATUS_ACCESS_DENIED) at HKEY_LOCAL_MACHINE\\SYSTEM\\ControlSet001\\Enum\\Foo",
+        ),
+    ];
+    for (line, error) in late {
+        std::fs::write(&path, format!("{head}\r\n{line}\r\n")).unwrap();
+        assert_eq!(home.fails(&["import", &path]), format!("ERROR: {path}:11: {error}"));
+        assert_eq!(home.state(), before);
+        home.fails(&["query", r"HKCU\Software\Created"]);
+        assert_eq!(
+            home.ok(&["query", r"HKCU\Software\App", "/v", "setting"]),
+            "\nHKEY_CURRENT_USER\\Software\\App\n    setting    REG_SZ    old\n\n"
+        );
+    }
+    // Without a failing line it commits; every later process (each `ok` is one) sees it all.
+    std::fs::write(&path, format!("{head}\r\n")).unwrap();
+    assert_eq!(home.ok(&["import", &path]), DONE);
+    assert_eq!(
+        home.ok(&["query", r"HKCU\Software\App", "/s"]),
+        "\nHKEY_CURRENT_USER\\Software\\App\n    setting    REG_SZ    new\n\n"
+    );
+    assert_eq!(
+        home.ok(&["query", r"HKCU\Software\Created", "/s"]),
+        "\nHKEY_CURRENT_USER\\Software\\Created\\Deep\n    made    REG_DWORD    0x2a\n\n"
+    );
+    assert_eq!(
+        home.ok(&["query", r"HKLM\SOFTWARE\Vendor"]),
+        "\nHKEY_LOCAL_MACHINE\\SOFTWARE\\Vendor\n    added    REG_SZ    x\n\n"
+    );
+    let after = home.state();
+    assert_ne!(after, before);
+    // Importing it again changes nothing more.
+    assert_eq!(home.ok(&["import", &path]), DONE);
+    assert_eq!(home.state(), after);
 }
 
 #[test]

@@ -54,6 +54,9 @@ pub struct CreateKeyInfo {
     pub version: u32,
     /// The mode access is checked for.
     pub check_access_mode: Mode,
+    /// The transaction of a transacted create/open (`RegCreateKeyTransacted`); `None` also
+    /// when the root key is bound to one (ask [`crate::Registry::bound_transaction`]).
+    pub transaction: Option<super::TxnId>,
 }
 
 /// The arguments of one registry operation, as the pre callback sees them.

@@ -99,7 +99,14 @@ impl Registry {
             if handles_within(&st, key, false) {
                 return Err(NtStatus::STATUS_CANNOT_DELETE);
             }
-            ObjectId(st.objects.insert(KeyObject { key, handles: 0, refs: 1, contexts: Vec::new(), permanent: false }))
+            ObjectId(st.objects.insert(KeyObject {
+                key,
+                handles: 0,
+                refs: 1,
+                contexts: Vec::new(),
+                permanent: false,
+                txn: None,
+            }))
         };
         let mut op = Operation::UnLoadKey { object };
         let outcome = self.dispatch(caller, &mut op, |_| {
@@ -151,7 +158,9 @@ impl Registry {
         let mut op = Operation::SaveKey { object, result: None };
         let outcome = self.dispatch(caller, &mut op, |op| {
             let Operation::SaveKey { result, .. } = op else { unreachable!("the operation stays a save") };
-            let st = self.inner.state.lock();
+            let Ok(st) = self.lock_for(object) else {
+                return (NtStatus::STATUS_TRANSACTION_NOT_ACTIVE, Some(object));
+            };
             let r = super::ops::live_key(&st, object).map(|key| st.tree.image_at(key));
             let status = status_of(&r);
             *result = r.ok();
@@ -173,7 +182,9 @@ impl Registry {
         let outcome = self.dispatch(caller, &mut op, |op| {
             let Operation::RestoreKey { image, .. } = op else { unreachable!("the operation stays a restore") };
             let mut fired = Fired::new();
-            let mut st = self.inner.state.lock();
+            let Ok(mut st) = self.lock_for(object) else {
+                return (NtStatus::STATUS_TRANSACTION_NOT_ACTIVE, Some(object));
+            };
             let now = self.now();
             let r = (|| {
                 let key = super::ops::live_key(&st, object)?;

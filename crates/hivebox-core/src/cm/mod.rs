@@ -12,6 +12,7 @@ mod dispatch;
 mod hives;
 mod ops;
 mod slab;
+mod txn;
 mod watch;
 
 pub use callback::{
@@ -19,6 +20,7 @@ pub use callback::{
     RegistryCallback,
 };
 pub use ops::{CreateOptions, OpenOptions};
+pub use txn::{Enlistment, TxnId, TxnOutcome};
 pub use watch::{WatchId, WatchNotifier};
 
 use crate::altitude::Altitude;
@@ -188,6 +190,8 @@ pub(crate) struct KeyObject {
     pub(crate) refs: u32,
     pub(crate) contexts: Vec<(Cookie, ObjectContext)>,
     pub(crate) permanent: bool,
+    /// The transaction the object was opened in (its key is in that transaction's tree).
+    pub(crate) txn: Option<u64>,
 }
 
 pub(crate) struct HandleEntry {
@@ -204,6 +208,13 @@ pub(crate) struct State {
     pub(crate) hives: Vec<Option<HiveSlot>>,
     /// Changes the operation in progress wrote but has not yet seen durable (see `release`).
     pub(crate) pending: Vec<crate::storage::Pending>,
+    /// Active transactions.
+    pub(crate) txns: std::collections::HashMap<u64, txn::Txn>,
+    /// The transaction whose tree is swapped in for the operation in progress.
+    pub(crate) recording: Option<u64>,
+    pub(crate) next_txn: u64,
+    /// Counts persistent changes made outside transactions (a commit's fast path).
+    pub(crate) version: u64,
 }
 
 /// A mounted hive: its root key and its store.
@@ -329,9 +340,20 @@ impl Registry {
             refs: 1,
             contexts: Vec::new(),
             permanent: true,
+            txn: None,
         }));
-        let state =
-            State { tree, objects, handles: Slab::default(), watches: Slab::default(), hives, pending: Vec::new() };
+        let state = State {
+            tree,
+            objects,
+            handles: Slab::default(),
+            watches: Slab::default(),
+            hives,
+            pending: Vec::new(),
+            txns: Default::default(),
+            recording: None,
+            next_txn: 0,
+            version: 0,
+        };
         let seed = clock.now();
         let idle = Arc::new(Idle::default());
         Self {
@@ -521,7 +543,7 @@ impl Registry {
     /// `CmCallbackGetKeyObjectIDEx`: the key's id (the same for every object on the key, and
     /// across renames) and its current full name.
     pub fn key_object_id(&self, object: ObjectId) -> Result<(KeyId, String), NtStatus> {
-        let st = self.inner.state.lock();
+        let st = self.lock_for(object)?;
         let obj = st.objects.get(object.0).ok_or(NtStatus::STATUS_INVALID_PARAMETER)?;
         Ok((obj.key, st.tree.path(obj.key)))
     }

@@ -12,7 +12,6 @@ use crate::name::{MAX_PATH_DEPTH, check_key_name, check_path, check_value_name, 
 use crate::storage::Mutation;
 use crate::tree::{KeyId, KeyInfo, SubkeyInfo, Tree};
 use crate::{NtStatus, RegNotifyClass, Value, ValueType};
-use parking_lot::MutexGuard;
 use std::sync::atomic::Ordering;
 
 /// Arguments of [`Registry::open_key`] besides the name.
@@ -152,6 +151,7 @@ fn check_access(tree: &Tree, key: KeyId, caller: &Caller, attributes: u32, desir
 }
 
 pub(crate) fn live_key(st: &State, object: ObjectId) -> Result<KeyId, NtStatus> {
+    st.check_txn_active(object)?;
     let key = st.objects.get(object.0).ok_or(NtStatus::STATUS_INVALID_HANDLE)?.key;
     if st.tree.is_deleted(key) { Err(NtStatus::STATUS_KEY_DELETED) } else { Ok(key) }
 }
@@ -159,7 +159,11 @@ pub(crate) fn live_key(st: &State, object: ObjectId) -> Result<KeyId, NtStatus> 
 /// Releases the state lock, wakes the watchers, then waits until the changes the operation
 /// logged are durable (group commit: other writers append while this one waits). A failed
 /// sync fails the operation; the store refuses later writes.
-pub(crate) fn release<T>(mut st: MutexGuard<'_, State>, fired: Fired, r: Result<T, NtStatus>) -> Result<T, NtStatus> {
+pub(crate) fn release<T>(
+    mut st: impl std::ops::DerefMut<Target = State>,
+    fired: Fired,
+    r: Result<T, NtStatus>,
+) -> Result<T, NtStatus> {
     let pending = std::mem::take(&mut st.pending);
     drop(st);
     deliver(fired);
@@ -172,7 +176,21 @@ pub(crate) fn release<T>(mut st: MutexGuard<'_, State>, fired: Fired, r: Result<
 /// Hands a change of `key` to its hive's store (nothing for volatile keys). Master keys have
 /// no store: a persistent change to one is refused, as Windows refuses keys directly in HKLM.
 pub(crate) fn persist(st: &mut State, key: KeyId, mutation: impl FnOnce(String) -> Mutation) -> Result<(), NtStatus> {
-    if st.tree.node(key).volatile {
+    let volatile = st.tree.node(key).volatile;
+    if let Some(t) = st.recording {
+        // In a transaction: recorded, for the commit to apply (a volatile change could not be).
+        if volatile {
+            return Err(NtStatus::STATUS_INVALID_PARAMETER);
+        }
+        let hive = st.tree.hive_of(key);
+        let State { tree, hives, txns, .. } = st;
+        let slot = hive_slot(hives, hive).ok_or(NtStatus::STATUS_ACCESS_DENIED)?;
+        let m = mutation(tree.relative_path(slot.root, key));
+        txns.get_mut(&t).ok_or(NtStatus::STATUS_TRANSACTION_NOT_ACTIVE)?.log.push((hive, m));
+        return Ok(());
+    }
+    st.version += 1;
+    if volatile {
         return Ok(());
     }
     let hive = st.tree.hive_of(key);
@@ -264,33 +282,47 @@ impl Registry {
         root: Option<Handle>,
         name: &str,
         opts: &OpenOptions,
-    ) -> Result<Handle, NtStatus> {
+    ) -> Option<Result<Handle, NtStatus>> {
         let mut st = self.inner.state.lock();
-        let (root_object, remaining) = match root {
-            Some(h) => {
-                if name.starts_with('\\') {
-                    return Err(NtStatus::STATUS_OBJECT_PATH_SYNTAX_BAD);
+        // A root key bound to a transaction: the full path works in the transaction's tree.
+        if let Some(h) = root
+            && st.handles.get(h.0).is_some_and(|e| st.bound_txn(e.object).is_some())
+        {
+            return None;
+        }
+        Some((|| {
+            let (root_object, remaining) = match root {
+                Some(h) => {
+                    if name.starts_with('\\') {
+                        return Err(NtStatus::STATUS_OBJECT_PATH_SYNTAX_BAD);
+                    }
+                    (st.handles.get(h.0).map(|h| h.object).ok_or(NtStatus::STATUS_INVALID_HANDLE)?, name)
                 }
-                (st.handles.get(h.0).map(|h| h.object).ok_or(NtStatus::STATUS_INVALID_HANDLE)?, name)
-            }
-            None => (self.inner.root_object, below_registry(name)?),
-        };
-        let root_key = match live_key(&st, root_object) {
-            Ok(key) => key,
-            Err(e) => {
-                // `create_info` checks the name before the root key is looked at.
-                check_path(remaining).map_err(|n| n.status())?;
-                return Err(e);
-            }
-        };
-        let open_link = opts.options & REG_OPTION_OPEN_LINK != 0 || opts.attributes & OBJ_OPENLINK != 0;
-        // `resolve` checks the name before reporting a failed walk, so a bad name still wins.
-        let key = resolve(&st.tree, root_key, remaining, open_link)?;
-        let granted = check_access(&st.tree, key, caller, opts.attributes, opts.desired_access)?;
-        // `new_object` then `finish_open`: one handle, the result object's reference dropped.
-        let object =
-            ObjectId(st.objects.insert(KeyObject { key, handles: 1, refs: 0, contexts: Vec::new(), permanent: false }));
-        Ok(Handle(st.handles.insert(HandleEntry { object, access: granted })))
+                None => (self.inner.root_object, below_registry(name)?),
+            };
+            let root_key = match live_key(&st, root_object) {
+                Ok(key) => key,
+                Err(e) => {
+                    // `create_info` checks the name before the root key is looked at.
+                    check_path(remaining).map_err(|n| n.status())?;
+                    return Err(e);
+                }
+            };
+            let open_link = opts.options & REG_OPTION_OPEN_LINK != 0 || opts.attributes & OBJ_OPENLINK != 0;
+            // `resolve` checks the name before reporting a failed walk, so a bad name still wins.
+            let key = resolve(&st.tree, root_key, remaining, open_link)?;
+            let granted = check_access(&st.tree, key, caller, opts.attributes, opts.desired_access)?;
+            // `new_object` then `finish_open`: one handle, the result object's reference dropped.
+            let object = ObjectId(st.objects.insert(KeyObject {
+                key,
+                handles: 1,
+                refs: 0,
+                contexts: Vec::new(),
+                permanent: false,
+                txn: None,
+            }));
+            Ok(Handle(st.handles.insert(HandleEntry { object, access: granted })))
+        })())
     }
 
     /// Splits a name into its root object and the part relative to it.
@@ -311,7 +343,8 @@ impl Registry {
     }
 
     fn new_object(st: &mut State, key: KeyId) -> ObjectId {
-        ObjectId(st.objects.insert(KeyObject { key, handles: 0, refs: 1, contexts: Vec::new(), permanent: false }))
+        let txn = st.recording;
+        ObjectId(st.objects.insert(KeyObject { key, handles: 0, refs: 1, contexts: Vec::new(), permanent: false, txn }))
     }
 
     /// Turns the result object of a successful create/open into a handle for the caller.
@@ -349,6 +382,7 @@ impl Registry {
             attributes: opts.attributes,
             version: 1,
             check_access_mode: caller.mode,
+            transaction: None,
         })
     }
 
@@ -361,8 +395,35 @@ impl Registry {
         name: &str,
         opts: &OpenOptions,
     ) -> Result<Handle, NtStatus> {
-        if self.unfiltered() {
-            return self.open_key_unfiltered(caller, root, name, opts);
+        self.open_key_in(caller, root, name, opts, None)
+    }
+
+    /// `RegOpenKeyTransacted`: [`Registry::open_key`] in transaction `txn`; the handle is bound
+    /// to it.
+    pub fn open_key_transacted(
+        &self,
+        caller: &Caller,
+        root: Option<Handle>,
+        name: &str,
+        opts: &OpenOptions,
+        txn: super::TxnId,
+    ) -> Result<Handle, NtStatus> {
+        self.open_key_in(caller, root, name, opts, Some(txn))
+    }
+
+    fn open_key_in(
+        &self,
+        caller: &Caller,
+        root: Option<Handle>,
+        name: &str,
+        opts: &OpenOptions,
+        txn: Option<super::TxnId>,
+    ) -> Result<Handle, NtStatus> {
+        if self.unfiltered()
+            && txn.is_none()
+            && let Some(r) = self.open_key_unfiltered(caller, root, name, opts)
+        {
+            return r;
         }
         let fields = CreateOptions {
             desired_access: opts.desired_access,
@@ -370,12 +431,16 @@ impl Registry {
             class: None,
             attributes: opts.attributes,
         };
-        let info = self.create_info(caller, root, name, &fields)?;
+        let mut info = self.create_info(caller, root, name, &fields)?;
+        info.transaction = txn;
         let mut op = Operation::OpenKey(info);
         let outcome = self.dispatch(caller, &mut op, |op| {
             // Invariant: `op` is the `Operation::OpenKey` built just above.
             let info = op.create_info().expect("open carries create info");
-            let mut st = self.inner.state.lock();
+            let txn = info.transaction.map(|t| t.0).or_else(|| self.inner.state.lock().bound_txn(info.root_object));
+            let Ok(mut st) = self.lock_in(txn) else {
+                return (NtStatus::STATUS_TRANSACTION_NOT_ACTIVE, None);
+            };
             let r = (|| {
                 let root_key = live_key(&st, info.root_object)?;
                 let open_link = info.options & REG_OPTION_OPEN_LINK != 0 || info.attributes & OBJ_OPENLINK != 0;
@@ -401,13 +466,41 @@ impl Registry {
         name: &str,
         opts: &CreateOptions,
     ) -> Result<(Handle, Disposition), NtStatus> {
-        let info = self.create_info(caller, root, name, opts)?;
+        self.create_key_in(caller, root, name, opts, None)
+    }
+
+    /// `RegCreateKeyTransacted`: [`Registry::create_key`] in transaction `txn`; the handle is
+    /// bound to it.
+    pub fn create_key_transacted(
+        &self,
+        caller: &Caller,
+        root: Option<Handle>,
+        name: &str,
+        opts: &CreateOptions,
+        txn: super::TxnId,
+    ) -> Result<(Handle, Disposition), NtStatus> {
+        self.create_key_in(caller, root, name, opts, Some(txn))
+    }
+
+    fn create_key_in(
+        &self,
+        caller: &Caller,
+        root: Option<Handle>,
+        name: &str,
+        opts: &CreateOptions,
+        txn: Option<super::TxnId>,
+    ) -> Result<(Handle, Disposition), NtStatus> {
+        let mut info = self.create_info(caller, root, name, opts)?;
+        info.transaction = txn;
         let mut op = Operation::CreateKey(info);
         let outcome = self.dispatch(caller, &mut op, |op| {
             // Invariant: `op` is the `Operation::CreateKey` built just above.
             let info = op.create_info().expect("create carries create info");
             let mut fired = Fired::new();
-            let mut st = self.inner.state.lock();
+            let txn = info.transaction.map(|t| t.0).or_else(|| self.inner.state.lock().bound_txn(info.root_object));
+            let Ok(mut st) = self.lock_in(txn) else {
+                return (NtStatus::STATUS_TRANSACTION_NOT_ACTIVE, None);
+            };
             let r = Self::perform_create(&mut st, caller, info, self.now(), &mut fired);
             let r = release(st, fired, r);
             (status_of(r), r.ok())
@@ -451,6 +544,9 @@ impl Registry {
                             return Err(NtStatus::STATUS_ACCESS_DENIED);
                         }
                         let volatile = info.options & REG_OPTION_VOLATILE != 0;
+                        if volatile && st.recording.is_some() {
+                            return Err(NtStatus::STATUS_INVALID_PARAMETER);
+                        }
                         if st.tree.node(parent).volatile && !volatile {
                             return Err(NtStatus::STATUS_CHILD_MUST_BE_VOLATILE);
                         }
@@ -493,13 +589,36 @@ impl Registry {
         name: &str,
         opts: &CreateOptions,
     ) -> Result<(Handle, Disposition), NtStatus> {
+        self.create_key_path_in(caller, root, name, opts, None)
+    }
+
+    /// [`Registry::create_key_path`] in transaction `txn`.
+    pub fn create_key_path_transacted(
+        &self,
+        caller: &Caller,
+        root: Option<Handle>,
+        name: &str,
+        opts: &CreateOptions,
+        txn: super::TxnId,
+    ) -> Result<(Handle, Disposition), NtStatus> {
+        self.create_key_path_in(caller, root, name, opts, Some(txn))
+    }
+
+    fn create_key_path_in(
+        &self,
+        caller: &Caller,
+        root: Option<Handle>,
+        name: &str,
+        opts: &CreateOptions,
+        txn: Option<super::TxnId>,
+    ) -> Result<(Handle, Disposition), NtStatus> {
         let relative = match root {
             Some(_) => name.to_owned(),
             None => self.root_and_remaining(None, name)?.1,
         };
         let comps: Vec<&str> = split_path(&relative).map_err(|e| e.status())?;
         if comps.is_empty() {
-            return self.create_key(caller, root, name, opts);
+            return self.create_key_in(caller, root, name, opts, txn);
         }
         let step_opts = CreateOptions { desired_access: KEY_CREATE_SUB_KEY | KEY_QUERY_VALUE, ..opts.clone() };
         let mut parent: Option<Handle> = None;
@@ -507,8 +626,8 @@ impl Registry {
             let last = i + 1 == comps.len();
             let o = if last { opts } else { &step_opts };
             let r = match (parent, root) {
-                (Some(p), _) | (None, Some(p)) => self.create_key(caller, Some(p), comp, o),
-                (None, None) => self.create_key(caller, None, &format!("\\REGISTRY\\{comp}"), o),
+                (Some(p), _) | (None, Some(p)) => self.create_key_in(caller, Some(p), comp, o, txn),
+                (None, None) => self.create_key_in(caller, None, &format!("\\REGISTRY\\{comp}"), o, txn),
             };
             if let Some(p) = parent.take() {
                 let _ = self.close_key(caller, p);
@@ -611,7 +730,9 @@ impl Registry {
         let mut op = Operation::DeleteKey { object };
         let outcome = self.dispatch(caller, &mut op, |_| {
             let mut fired = Fired::new();
-            let mut st = self.inner.state.lock();
+            let Ok(mut st) = self.lock_for(object) else {
+                return (NtStatus::STATUS_TRANSACTION_NOT_ACTIVE, Some(object));
+            };
             let now = self.now();
             let r = (|| {
                 let key = live_key(&st, object)?;
@@ -646,7 +767,9 @@ impl Registry {
         let outcome = self.dispatch(caller, &mut op, |op| {
             let Operation::SetValueKey { value_name, value, .. } = op else { unreachable!() };
             let mut fired = Fired::new();
-            let mut st = self.inner.state.lock();
+            let Ok(mut st) = self.lock_for(object) else {
+                return (NtStatus::STATUS_TRANSACTION_NOT_ACTIVE, Some(object));
+            };
             let now = self.now();
             let r = (|| {
                 check_value_name(value_name).map_err(|e| e.status())?;
@@ -675,7 +798,9 @@ impl Registry {
         let outcome = self.dispatch(caller, &mut op, |op| {
             let Operation::DeleteValueKey { value_name, .. } = op else { unreachable!() };
             let mut fired = Fired::new();
-            let mut st = self.inner.state.lock();
+            let Ok(mut st) = self.lock_for(object) else {
+                return (NtStatus::STATUS_TRANSACTION_NOT_ACTIVE, Some(object));
+            };
             let now = self.now();
             let r = (|| {
                 let key = live_key(&st, object)?;
@@ -699,14 +824,18 @@ impl Registry {
             // As below with no callback: one critical section, no copy of the name.
             let st = self.inner.state.lock();
             let object = Self::handle_object_in(&st, handle, KEY_QUERY_VALUE)?;
-            let key = live_key(&st, object)?;
-            return st.tree.value(key, name).cloned().ok_or(NtStatus::STATUS_OBJECT_NAME_NOT_FOUND);
+            if st.bound_txn(object).is_none() {
+                let key = live_key(&st, object)?;
+                return st.tree.value(key, name).cloned().ok_or(NtStatus::STATUS_OBJECT_NAME_NOT_FOUND);
+            }
         }
         let object = self.handle_object_with(handle, KEY_QUERY_VALUE)?;
         let mut op = Operation::QueryValueKey { object, value_name: name.to_owned(), result: None };
         let outcome = self.dispatch(caller, &mut op, |op| {
             let Operation::QueryValueKey { value_name, result, .. } = op else { unreachable!() };
-            let st = self.inner.state.lock();
+            let Ok(st) = self.lock_for(object) else {
+                return (NtStatus::STATUS_TRANSACTION_NOT_ACTIVE, Some(object));
+            };
             let r = live_key(&st, object)
                 .and_then(|key| st.tree.value(key, value_name).cloned().ok_or(NtStatus::STATUS_OBJECT_NAME_NOT_FOUND));
             let status = status_ref(&r);
@@ -724,7 +853,9 @@ impl Registry {
         let mut op = Operation::EnumerateKey { object, index, result: None };
         let outcome = self.dispatch(caller, &mut op, |op| {
             let Operation::EnumerateKey { index, result, .. } = op else { unreachable!() };
-            let st = self.inner.state.lock();
+            let Ok(st) = self.lock_for(object) else {
+                return (NtStatus::STATUS_TRANSACTION_NOT_ACTIVE, Some(object));
+            };
             let r = live_key(&st, object)
                 .and_then(|key| st.tree.subkey_at(key, *index as usize).ok_or(NtStatus::STATUS_NO_MORE_ENTRIES));
             let status = status_ref(&r);
@@ -742,7 +873,9 @@ impl Registry {
         let mut op = Operation::EnumerateValueKey { object, index, result: None };
         let outcome = self.dispatch(caller, &mut op, |op| {
             let Operation::EnumerateValueKey { index, result, .. } = op else { unreachable!() };
-            let st = self.inner.state.lock();
+            let Ok(st) = self.lock_for(object) else {
+                return (NtStatus::STATUS_TRANSACTION_NOT_ACTIVE, Some(object));
+            };
             let r = live_key(&st, object).and_then(|key| {
                 st.tree
                     .value_at(key, *index as usize)
@@ -764,7 +897,9 @@ impl Registry {
         let mut op = Operation::QueryKey { object, result: None };
         let outcome = self.dispatch(caller, &mut op, |op| {
             let Operation::QueryKey { result, .. } = op else { unreachable!() };
-            let st = self.inner.state.lock();
+            let Ok(st) = self.lock_for(object) else {
+                return (NtStatus::STATUS_TRANSACTION_NOT_ACTIVE, Some(object));
+            };
             let r = live_key(&st, object).map(|key| st.tree.info(key));
             let status = status_ref(&r);
             *result = r.ok();
@@ -781,7 +916,9 @@ impl Registry {
         let mut op = Operation::QueryKeyName { object, result: None };
         let outcome = self.dispatch(caller, &mut op, |op| {
             let Operation::QueryKeyName { result, .. } = op else { unreachable!() };
-            let st = self.inner.state.lock();
+            let Ok(st) = self.lock_for(object) else {
+                return (NtStatus::STATUS_TRANSACTION_NOT_ACTIVE, Some(object));
+            };
             let r = live_key(&st, object).map(|key| st.tree.path(key));
             let status = status_ref(&r);
             *result = r.ok();
@@ -801,7 +938,9 @@ impl Registry {
         let outcome = self.dispatch(caller, &mut op, |op| {
             let Operation::RenameKey { new_name, .. } = op else { unreachable!() };
             let mut fired = Fired::new();
-            let mut st = self.inner.state.lock();
+            let Ok(mut st) = self.lock_for(object) else {
+                return (NtStatus::STATUS_TRANSACTION_NOT_ACTIVE, Some(object));
+            };
             let now = self.now();
             let r = (|| {
                 check_new_name(new_name)?;
@@ -834,7 +973,9 @@ impl Registry {
         let outcome = self.dispatch(caller, &mut op, |op| {
             let Operation::SetInformationKey { last_write, .. } = op else { unreachable!() };
             let mut fired = Fired::new();
-            let mut st = self.inner.state.lock();
+            let Ok(mut st) = self.lock_for(object) else {
+                return (NtStatus::STATUS_TRANSACTION_NOT_ACTIVE, Some(object));
+            };
             let r = (|| {
                 let key = live_key(&st, object)?;
                 persist(&mut st, key, |path| Mutation::SetLastWrite { path, time: *last_write })?;
@@ -855,6 +996,10 @@ impl Registry {
         let mut op = Operation::FlushKey { object };
         let outcome = self.dispatch(caller, &mut op, |_| {
             let mut st = self.inner.state.lock();
+            if st.bound_txn(object).is_some() {
+                // A key in a transaction: nothing of it is in a store until the commit.
+                return (status_of(st.check_txn_active(object)), Some(object));
+            }
             let r = live_key(&st, object).and_then(|key| {
                 let hive = st.tree.hive_of(key);
                 let State { tree, hives, .. } = &mut *st;

@@ -30,6 +30,10 @@ pub(crate) type Fired = Vec<(WatchNotifier, WatchId, NtStatus)>;
 impl State {
     /// Completes every armed watch that `kind` changes on `key` satisfy.
     pub(crate) fn fire(&mut self, key: KeyId, kind: u32, fired: &mut Fired) {
+        if self.recording.is_some() {
+            // A transaction's private tree: nobody watches it (its keys are not the watched ones).
+            return;
+        }
         let ids: Vec<u64> = self.watches.iter().filter(|(_, w)| w.completed.is_none()).map(|(id, _)| id).collect();
         for id in ids {
             let hit = {

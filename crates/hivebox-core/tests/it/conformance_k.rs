@@ -1,10 +1,10 @@
-//! regfltr's kernel-mode samples K1..K11 (`reference/cm-callbacks.md` section 3), except the
+//! regfltr's kernel-mode samples K1..K11 (`reference/cm-callbacks.md` section 3), including
 //! transaction samples K5 and K6. Each test registers its callback, performs the operations
 //! as a user-mode caller, unregisters, then checks the results, as regctrl does.
 
 use crate::common::*;
 use hivebox_core::access::*;
-use hivebox_core::{Argument, NtStatus, ObjectContext, OpenOptions, Operation, RegNotifyClass, Value};
+use hivebox_core::{Argument, NtStatus, ObjectContext, OpenOptions, Operation, RegNotifyClass, TxnOutcome, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -449,4 +449,117 @@ fn k11_create_open_v1() {
     assert_eq!(env.reg.open_key(&env.me, None, target, &opts).err(), Some(NtStatus::STATUS_ACCESS_DENIED));
     env.reg.unregister(cookie).unwrap();
     assert_eq!(*results.lock().unwrap(), [(Some(NtStatus::STATUS_ACCESS_DENIED), true)]);
+}
+
+/// K5 TransactionReplay: in pre-create, the transaction is `info.transaction`, or else the one
+/// bound to the root object (`CmGetBoundTransaction`); the callback replays a create of the
+/// modified key in that same transaction. Inside the transaction both keys exist; after a
+/// rollback neither does.
+#[test]
+fn k5_transaction_replay() {
+    let env = env();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let seen_in = Arc::clone(&seen);
+    let cookie = env
+        .reg
+        .register(
+            LOW,
+            callback(move |cx, class, mut arg| {
+                if class != RegNtPreCreateKeyEx {
+                    return NtStatus::STATUS_SUCCESS;
+                }
+                let info = create_info(&mut arg).unwrap();
+                if !info.complete_name.eq_ignore_ascii_case(KEY) {
+                    return NtStatus::STATUS_SUCCESS;
+                }
+                let txn = info.transaction.or_else(|| cx.registry().bound_transaction(info.root_object));
+                seen_in.lock().unwrap().push(txn);
+                let Some(txn) = txn else { return NtStatus::STATUS_SUCCESS };
+                let (_, root) = cx.key_object_id(info.root_object).unwrap();
+                let (h, _) = cx
+                    .registry()
+                    .create_key_transacted(
+                        &cx.nested(),
+                        None,
+                        &format!("{root}\\{MODIFIED_KEY}"),
+                        &replay_options(info),
+                        txn,
+                    )
+                    .unwrap();
+                cx.registry().close_key(&cx.nested(), h).unwrap();
+                NtStatus::STATUS_SUCCESS
+            }),
+        )
+        .unwrap();
+
+    // The root opened in the transaction: the create below is transacted through it.
+    let txn = env.reg.begin_transaction();
+    let troot = env.reg.open_key_transacted(&env.me, None, ROOT, &OpenOptions::access(KEY_ALL_ACCESS), txn).unwrap();
+    let (h, _) = env.reg.create_key(&env.me, Some(troot), KEY, &Default::default()).expect("transacted create");
+    env.reg.close_key(&env.me, h).unwrap();
+    for name in [KEY, MODIFIED_KEY] {
+        let k = env.reg.open_key(&env.me, Some(troot), name, &OpenOptions::access(KEY_READ));
+        assert!(k.is_ok(), "{name} exists inside the transaction");
+        env.reg.close_key(&env.me, k.unwrap()).unwrap();
+        assert!(!env.exists(name), "{name} is not seen outside the transaction before commit");
+    }
+    env.reg.rollback_transaction(txn).unwrap();
+    env.reg.unregister(cookie).unwrap();
+
+    assert_eq!(*seen.lock().unwrap(), vec![Some(txn)], "the callback found the bound transaction");
+    for name in [KEY, MODIFIED_KEY] {
+        assert_eq!(env.open(name).err(), Some(NtStatus::STATUS_OBJECT_NAME_NOT_FOUND), "{name} after rollback");
+    }
+    assert_eq!(
+        env.reg.open_key(&env.me, Some(troot), KEY, &OpenOptions::access(KEY_READ)).err(),
+        Some(NtStatus::STATUS_TRANSACTION_NOT_ACTIVE),
+        "a key bound to an ended transaction"
+    );
+    env.reg.close_key(&env.me, troot).expect("a handle of an ended transaction still closes");
+}
+
+/// K6 TransactionEnlist: in pre-create a resource manager enlists in the operation's
+/// transaction for commit and rollback; `ZwCreateKeyTransacted` and the commit succeed, and
+/// the resource manager hears exactly `Commit`.
+#[test]
+fn k6_transaction_enlist() {
+    let env = env();
+    let heard = Arc::new(Mutex::new(Vec::new()));
+    let heard_in = Arc::clone(&heard);
+    let cookie = env
+        .reg
+        .register(
+            LOW,
+            callback(move |cx, class, mut arg| {
+                if class != RegNtPreCreateKeyEx {
+                    return NtStatus::STATUS_SUCCESS;
+                }
+                let info = create_info(&mut arg).unwrap();
+                let Some(txn) = info.transaction.or_else(|| cx.registry().bound_transaction(info.root_object)) else {
+                    return NtStatus::STATUS_SUCCESS;
+                };
+                let heard = Arc::clone(&heard_in);
+                cx.registry()
+                    .enlist_transaction(txn, Box::new(move |outcome| heard.lock().unwrap().push(outcome)))
+                    .unwrap();
+                NtStatus::STATUS_SUCCESS
+            }),
+        )
+        .unwrap();
+
+    let txn = env.reg.begin_transaction();
+    let (h, _) = env
+        .reg
+        .create_key_transacted(&env.me, Some(env.root), KEY, &Default::default(), txn)
+        .expect("ZwCreateKeyTransacted succeeds");
+    env.reg.set_value(&env.me, h, VALUE, Value::dword(7)).unwrap();
+    env.reg.close_key(&env.me, h).unwrap();
+    assert!(heard.lock().unwrap().is_empty(), "nothing heard before the commit");
+    env.reg.commit_transaction(txn).expect("the commit succeeds");
+    env.reg.unregister(cookie).unwrap();
+
+    assert_eq!(*heard.lock().unwrap(), vec![TxnOutcome::Commit], "the resource manager saw exactly the commit");
+    let h = env.open(KEY).expect("the committed key exists");
+    assert_eq!(env.reg.query_value(&env.me, h, VALUE), Ok(Value::dword(7)));
+    env.close(h);
 }

@@ -250,3 +250,45 @@ fn volatile_keys_are_not_stored() {
     let hw = h.registry.open_key(&me, None, r"\REGISTRY\MACHINE\HARDWARE\DESCRIPTION", &Default::default());
     assert!(hw.is_ok(), "the volatile HARDWARE key is rebuilt at every open");
 }
+
+/// A committed transaction survives reopening; its record is cut anywhere and none of its
+/// changes come back (recovery replays all of a transaction or nothing).
+#[test]
+fn committed_transaction_is_durable_and_all_or_nothing() {
+    use hivebox_core::access::KEY_ALL_ACCESS;
+    use hivebox_core::{Caller, CreateOptions, OpenOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let h = reopen(dir.path());
+    set(&h.registry, BASE, "before", Value::dword(0)).unwrap();
+    let logged = fs::metadata(wal_path(dir.path())).unwrap().len();
+    let me = Caller::system();
+    let reg = &h.registry;
+    let txn = reg.begin_transaction();
+    let base = reg.open_key_transacted(&me, None, BASE, &OpenOptions::access(KEY_ALL_ACCESS), txn).unwrap();
+    for i in 0..5u32 {
+        let (k, _) = reg.create_key(&me, Some(base), &format!("k{i}"), &CreateOptions::default()).unwrap();
+        reg.set_value(&me, k, "n", Value::dword(i)).unwrap();
+        reg.close_key(&me, k).unwrap();
+    }
+    reg.set_value(&me, base, "before", Value::dword(1)).unwrap();
+    reg.close_key(&me, base).unwrap();
+    reg.commit_transaction(txn).unwrap();
+    drop(h);
+
+    let wal = fs::read(wal_path(dir.path())).unwrap();
+    let records = record_offsets(&wal);
+    assert_eq!(*records.last().unwrap() as u64, logged, "the transaction is one record after the others");
+    let h = reopen(dir.path());
+    assert_eq!(get(&h.registry, &format!(r"{BASE}\k4"), "n"), Some(Value::dword(4)));
+    assert_eq!(get(&h.registry, BASE, "before"), Some(Value::dword(1)));
+    drop(h);
+
+    // The record torn at any point: recovery cuts it, and every change of it is gone.
+    for cut in [logged as usize + 3, logged as usize + 20, wal.len() - 1] {
+        fs::write(wal_path(dir.path()), &wal[..cut]).unwrap();
+        let h = reopen(dir.path());
+        assert_eq!(get(&h.registry, BASE, "before"), Some(Value::dword(0)), "cut at {cut}");
+        assert_eq!(get(&h.registry, &format!(r"{BASE}\k0"), "n"), None, "cut at {cut}");
+        drop(h);
+    }
+}

@@ -1,5 +1,5 @@
 //! `export` and `import` in-process: what the binary's tests cannot set up (links, volatile
-//! keys and classes to put back after a failed import; questions answered).
+//! keys and classes around a failed import; questions answered).
 
 use super::super::session::tests::registry;
 use super::super::tests::{answering, fails, ok};
@@ -9,8 +9,8 @@ use std::fmt::Write;
 
 const TREE: &str = r"\REGISTRY\MACHINE\SOFTWARE\Tree";
 
-/// Everything about a key and its subtree that an undone import must put back (links are
-/// described, not followed).
+/// Everything about a key and its subtree that a failed import must leave as it was (links
+/// are described, not followed).
 fn dump(r: &Registry, native: &str) -> String {
     let system = Caller::system();
     let opts = OpenOptions { options: REG_OPTION_OPEN_LINK, ..OpenOptions::access(KEY_READ) };
@@ -52,23 +52,22 @@ fn create(r: &Registry, native: &str, options: u32, class: Option<&str>, values:
 }
 
 #[test]
-fn a_failed_import_puts_back_links_volatile_keys_classes_and_value_order() {
+fn a_failed_import_leaves_links_classes_and_value_order_as_they_were() {
     let r = registry();
     ok(&r, r"add HKLM\SOFTWARE\Target\Kept /v k /d 1");
     create(&r, TREE, 0, None, &[("a", Value::sz("1")), ("b", Value::dword(2)), ("c", Value::binary(&[3]))]);
     create(&r, &format!(r"{TREE}\Classy"), 0, Some("MyClass"), &[("", Value::sz("default"))]);
     let target = Value::link(r"\REGISTRY\MACHINE\SOFTWARE\Target");
     create(&r, &format!(r"{TREE}\Classy\Link"), REG_OPTION_CREATE_LINK, None, &[("SymbolicLinkValue", target)]);
-    create(&r, &format!(r"{TREE}\Vol"), REG_OPTION_VOLATILE, None, &[("v", Value::qword(7))]);
-    create(&r, &format!(r"{TREE}\Vol\Kid"), REG_OPTION_VOLATILE, None, &[]);
+    create(&r, &format!(r"{TREE}\Plain"), 0, None, &[("v", Value::qword(7))]);
     let before = dump(&r, TREE);
     let target_before = dump(&r, r"\REGISTRY\MACHINE\SOFTWARE\Target");
-    assert!(before.contains("link=true") && before.contains("volatile=true") && before.contains("MyClass"));
+    assert!(before.contains("link=true") && before.contains("MyClass"));
 
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("x.reg");
     let text = "REGEDIT4\n[HKLM\\SOFTWARE\\Tree]\n\"b\"=-\n\"a\"=\"changed\"\n\"d\"=\"new\"\n\
-                [-HKLM\\SOFTWARE\\Tree\\Classy]\n[-HKLM\\SOFTWARE\\Tree\\Vol]\n[-HKLM\\SOFTWARE\\Tree]\n\
+                [-HKLM\\SOFTWARE\\Tree\\Classy]\n[-HKLM\\SOFTWARE\\Tree\\Plain]\n[-HKLM\\SOFTWARE\\Tree]\n\
                 [HKLM\\SYSTEM\\ControlSet001\\Enum\\Foo]\n";
     std::fs::write(&file, text).unwrap();
     let err = fails(&r, &format!("import {}", file.display()));
@@ -81,7 +80,6 @@ fn a_failed_import_puts_back_links_volatile_keys_classes_and_value_order() {
     );
     assert_eq!(dump(&r, TREE), before);
     assert_eq!(dump(&r, r"\REGISTRY\MACHINE\SOFTWARE\Target"), target_before);
-    // The link works again.
     assert!(ok(&r, r"query HKLM\SOFTWARE\Tree\Classy\Link").contains("Kept"));
     assert_eq!(r.open_handles(), 0);
 
@@ -91,6 +89,36 @@ fn a_failed_import_puts_back_links_volatile_keys_classes_and_value_order() {
     fails(&r, r"query HKLM\SOFTWARE\Tree");
     assert_eq!(dump(&r, r"\REGISTRY\MACHINE\SOFTWARE\Target"), target_before);
     assert_eq!(r.open_handles(), 0);
+}
+
+#[test]
+fn volatile_keys_cannot_be_changed_by_an_import() {
+    let r = registry();
+    create(&r, TREE, 0, None, &[("a", Value::sz("1"))]);
+    let vol = r"\REGISTRY\MACHINE\SOFTWARE\Vol";
+    create(&r, vol, REG_OPTION_VOLATILE, None, &[("v", Value::qword(7))]);
+    create(&r, &format!(r"{vol}\Kid"), REG_OPTION_VOLATILE, None, &[]);
+    let before = (dump(&r, TREE), dump(&r, vol));
+    assert!(before.1.contains("volatile=true"));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("v.reg");
+    let refused = "a volatile key cannot be changed by an import (it runs in one registry transaction) \
+                   (STATUS_INVALID_PARAMETER) at HKEY_LOCAL_MACHINE\\SOFTWARE\\Vol";
+    for (text, line) in [
+        ("REGEDIT4\n[HKLM\\SOFTWARE\\Tree]\n\"a\"=\"2\"\n[-HKLM\\SOFTWARE\\Vol]\n", 4),
+        ("REGEDIT4\n[HKLM\\SOFTWARE\\Tree]\n\"a\"=\"2\"\n[HKLM\\SOFTWARE\\Vol]\n\"v\"=-\n", 4),
+    ] {
+        std::fs::write(&file, text).unwrap();
+        let err = fails(&r, &format!("import {}", file.display()));
+        assert_eq!(err, format!("ERROR: {}:{line}: {refused}", file.display()));
+        assert_eq!((dump(&r, TREE), dump(&r, vol)), before);
+        assert_eq!(r.open_handles(), 0);
+    }
+    // Opening one without changing it is fine.
+    std::fs::write(&file, "REGEDIT4\n[HKLM\\SOFTWARE\\Vol\\Kid]\n[HKLM\\SOFTWARE\\Tree]\n\"a\"=\"2\"\n").unwrap();
+    ok(&r, &format!("import {}", file.display()));
+    assert!(ok(&r, r"query HKLM\SOFTWARE\Tree /v a").contains("    a    REG_SZ    2\n"));
+    assert_eq!(dump(&r, vol), before.1);
 }
 
 #[test]
