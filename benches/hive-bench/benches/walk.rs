@@ -11,8 +11,12 @@
 //! - `open`: what each reader does before it can walk (hivebox: read the file and frame every
 //!   cell; nt-hive: read the file and check the header; libhivex: map the file, map its cells);
 //! - `open + walk`: both (names as text);
-//! - `load`: hivebox from the file to a `KeyImage` (`Hive::open` + `to_image`).
+//! - `load`: hivebox from the file to a `KeyImage` (`Hive::open` + `to_image`);
+//! - `to_image`: the `KeyImage` of the already opened hive (the load without the file read);
+//! - `into a registry tree`: the whole load into the registry's key tree (`Hive::open` +
+//!   `to_image` + `Tree::from_image`), what opening a store does per hive.
 
+use hivebox_core::Tree;
 use hivebox_hive::regf::Hive;
 use hivebox_hive_bench::{Counts, Names, hivebox_walk, hivex::Hivex, software_hive};
 use nt_hive::{KeyNode, KeyValueData, NtHiveNameString};
@@ -79,7 +83,7 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-const ROWS: [&str; 10] = [
+const ROWS: [&str; 12] = [
     "walk, names as stored: hivebox",
     "walk, names as stored: nt-hive",
     "walk, names as text:   hivebox",
@@ -90,6 +94,8 @@ const ROWS: [&str; 10] = [
     "open + walk:           hivebox",
     "open + walk:           nt-hive",
     "load (open + to_image): hivebox",
+    "to_image (open hive):  hivebox",
+    "into a registry tree:  hivebox",
 ];
 
 fn main() {
@@ -122,7 +128,9 @@ fn main() {
                 6 => time(|| Hivex::open(&path).unwrap()),
                 7 => time(|| hivebox_walk(&Hive::open(&path).unwrap(), Names::Text).unwrap()),
                 8 => time(|| nt_from_file(&path)),
-                _ => time(|| Hive::open(&path).unwrap().to_image().unwrap()),
+                9 => time(|| Hive::open(&path).unwrap().to_image().unwrap()),
+                10 => time(|| ours.to_image().unwrap()),
+                _ => time(|| Tree::from_image(&Hive::open(&path).unwrap().to_image().unwrap()).unwrap()),
             });
         }
     }
@@ -151,5 +159,6 @@ fn main() {
     line("walk hivebox/libhivex", ratio(2, 4), 1.0, true);
     line("open + walk hivebox/nt-hive", ratio(7, 8), 1.0, true);
     line("load / (open + walk), hivebox", ratio(9, 7), 2.0, false);
-    line("load / walk (traversal only), hivebox", ratio(9, 2), 2.0, false);
+    line("to_image / walk (both from an open hive)", ratio(10, 2), 2.0, false);
+    line("into a registry tree / (open + walk)", ratio(11, 7), 2.0, false);
 }

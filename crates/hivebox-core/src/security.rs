@@ -37,19 +37,14 @@ pub fn sid_bytes(sid: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// Decodes a binary SID at the start of `b` into its string form and length.
-fn parse_sid(b: &[u8]) -> Option<(String, usize)> {
+/// `S-1-5-18` as a binary SID: revision 1, one sub-authority, authority 5, sub-authority 18.
+const SYSTEM_SID_BYTES: [u8; 12] = [1, 1, 0, 0, 0, 0, 0, 5, 18, 0, 0, 0];
+
+/// The binary SID at the start of `b` (without formatting it: descriptors are checked for
+/// every key of a loaded hive).
+fn sid_at(b: &[u8]) -> Option<&[u8]> {
     let count = *b.get(1)? as usize;
-    let len = 8 + 4 * count;
-    let bytes = b.get(..len)?;
-    let mut authority = [0u8; 8];
-    authority[2..].copy_from_slice(&bytes[2..8]);
-    let mut s = format!("S-{}-{}", bytes[0], u64::from_be_bytes(authority));
-    for i in 0..count {
-        let at = 8 + 4 * i;
-        s.push_str(&format!("-{}", u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])));
-    }
-    Some((s, len))
+    b.get(..8 + 4 * count)
 }
 
 /// A self-relative descriptor owned by Administrators (group SYSTEM) whose DACL allows each
@@ -123,8 +118,8 @@ pub fn system_only_rights(sd: &[u8]) -> u32 {
             return 0;
         }
         let mask = map_generic(u32::from_le_bytes([ace[4], ace[5], ace[6], ace[7]]));
-        let Some((sid, _)) = sd.get(at + 8..).and_then(parse_sid) else { return 0 };
-        match (ace[0], sid == SID_SYSTEM) {
+        let Some(sid) = sd.get(at + 8..).and_then(sid_at) else { return 0 };
+        match (ace[0], sid == SYSTEM_SID_BYTES) {
             (ACCESS_ALLOWED_ACE_TYPE, true) => system |= mask,
             (ACCESS_ALLOWED_ACE_TYPE, false) => others |= mask,
             (ACCESS_DENIED_ACE_TYPE, false) => denied_others |= mask,
@@ -141,10 +136,13 @@ mod tests {
     use crate::access::{KEY_ALL_ACCESS, KEY_READ};
 
     #[test]
-    fn sids_round_trip() {
+    fn sids_are_measured_and_system_recognised() {
         for sid in [SID_SYSTEM, SID_ADMINISTRATORS, SID_EVERYONE, "S-1-5-21-1-2-3-1001"] {
-            let b = sid_bytes(sid).unwrap();
-            assert_eq!(parse_sid(&b), Some((sid.to_owned(), b.len())));
+            let mut b = sid_bytes(sid).unwrap();
+            assert_eq!(sid_at(&b), Some(&b[..]), "{sid}");
+            assert_eq!(sid == SID_SYSTEM, b == SYSTEM_SID_BYTES, "{sid}");
+            b.push(0);
+            assert_eq!(sid_at(&b).map(<[u8]>::len), Some(b.len() - 1), "{sid}: the SID's own length");
         }
         assert_eq!(sid_bytes("S-1-x"), None);
     }
