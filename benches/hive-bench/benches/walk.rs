@@ -130,7 +130,7 @@ fn main() {
                 8 => time(|| nt_from_file(&path)),
                 9 => time(|| Hive::open(&path).unwrap().to_image().unwrap()),
                 10 => time(|| ours.to_image().unwrap()),
-                _ => time(|| Tree::from_image(&Hive::open(&path).unwrap().to_image().unwrap()).unwrap()),
+                _ => time(|| Tree::from_image_owned(Hive::open(&path).unwrap().to_image().unwrap()).unwrap()),
             });
         }
     }

@@ -222,19 +222,24 @@ impl Tree {
     /// Builds a tree whose root is the image's root. Names are checked; a duplicate subkey or
     /// value name is an error.
     pub fn from_image(image: &KeyImage) -> Result<Self, String> {
+        Self::from_image_owned(image.clone())
+    }
+
+    /// [`Tree::from_image`], moving the names and data out of the image instead of copying.
+    pub fn from_image_owned(mut image: KeyImage) -> Result<Self, String> {
         let mut tree = Tree::new(image.last_write);
         let root = tree.root();
         {
             let n = tree.node_mut(root);
-            n.name = image.name.clone();
             n.upname = crate::name::upcase(&image.name);
+            n.name = std::mem::take(&mut image.name);
         }
         tree.fill(root, image, 0, None)?;
         Ok(tree)
     }
 
     /// Adds an image as a new subkey `name` of `parent`, every key of it in hive `hive`.
-    pub(crate) fn graft(&mut self, parent: KeyId, name: &str, image: &KeyImage, hive: u32) -> Result<KeyId, String> {
+    pub(crate) fn graft(&mut self, parent: KeyId, name: &str, image: KeyImage, hive: u32) -> Result<KeyId, String> {
         crate::name::check_key_name(name).map_err(|e| e.to_string())?;
         if self.child(parent, name).is_some() {
             return Err(format!("{}\\{name} already exists", self.path(parent)));
@@ -257,27 +262,28 @@ impl Tree {
         Ok(id)
     }
 
-    fn fill(&mut self, id: KeyId, image: &KeyImage, hive: u32, inherited: Option<Arc<[u8]>>) -> Result<(), String> {
-        let security = image.security.clone().or(inherited);
+    fn fill(&mut self, id: KeyId, image: KeyImage, hive: u32, inherited: Option<Arc<[u8]>>) -> Result<(), String> {
+        let KeyImage { class, last_write, link, system_only, security, values, subkeys, .. } = image;
+        let security = security.or(inherited);
         {
             let n = self.node_mut(id);
-            n.class = image.class.clone().filter(|c| !c.is_empty());
-            n.link = image.link;
+            n.class = class.filter(|c| !c.is_empty());
+            n.link = link;
             // Rights reserved to SYSTEM come from the image, or else from the descriptor's DACL
             // (a regf hive stores only the descriptor).
             let from_sd = security.as_deref().map_or(0, crate::security::system_only_rights);
-            n.system_only = image.system_only | from_sd;
+            n.system_only = system_only | from_sd;
             n.security = security.clone();
             n.hive = hive;
         }
-        for (name, value) in &image.values {
-            crate::name::check_value_name(name).map_err(|e| e.to_string())?;
-            if self.value(id, name).is_some() {
+        for (name, value) in values {
+            crate::name::check_value_name(&name).map_err(|e| e.to_string())?;
+            if self.value(id, &name).is_some() {
                 return Err(format!("duplicate value {name:?} in {}", self.path(id)));
             }
-            self.set_value(id, name, value.clone(), image.last_write);
+            self.set_value(id, &name, value, last_write);
         }
-        for sub in &image.subkeys {
+        for sub in subkeys {
             crate::name::check_key_name(&sub.name).map_err(|e| e.to_string())?;
             if self.child(id, &sub.name).is_some() {
                 return Err(format!("duplicate subkey {:?} in {}", sub.name, self.path(id)));
@@ -285,7 +291,7 @@ impl Tree {
             let child = self.insert_child(id, &sub.name, sub.class.clone(), sub.last_write);
             self.fill(child, sub, hive, security.clone())?;
         }
-        self.node_mut(id).last_write = image.last_write;
+        self.node_mut(id).last_write = last_write;
         Ok(())
     }
 
@@ -317,7 +323,7 @@ impl Tree {
             n.values.clear();
             n.value_index = None;
         }
-        self.fill(id, image, hive, inherited)?;
+        self.fill(id, image.clone(), hive, inherited)?;
         self.node_mut(id).last_write = now;
         Ok(())
     }

@@ -99,7 +99,7 @@ pub(crate) fn recover(
             hivefile::HiveImage { generation: 1, image }
         }
     };
-    let mut tree = Tree::from_image(&snap.image).map_err(|reason| StoreError::Corrupt {
+    let mut tree = Tree::from_image_owned(snap.image).map_err(|reason| StoreError::Corrupt {
         path: snap_path.clone(),
         offset: 0,
         reason: format!("the image is not a valid key tree: {reason}"),

@@ -69,7 +69,7 @@ impl Registry {
                 let (image, storage) = pending.take().ok_or(NtStatus::STATUS_INVALID_PARAMETER)?;
                 let slot = st.hives.iter().position(Option::is_none).unwrap_or(st.hives.len());
                 let hive = slot as u32 + 1;
-                let root = st.tree.graft(parent, &name, &image, hive).map_err(|_| NtStatus::STATUS_REGISTRY_CORRUPT)?;
+                let root = st.tree.graft(parent, &name, image, hive).map_err(|_| NtStatus::STATUS_REGISTRY_CORRUPT)?;
                 if slot == st.hives.len() {
                     st.hives.push(None);
                 }

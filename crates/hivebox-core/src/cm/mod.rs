@@ -324,7 +324,7 @@ impl Registry {
         for mount in mounts {
             let (parent, name) = mount_point(&tree, &mount.path)?;
             let hive = hives.len() as u32 + 1;
-            let id = tree.graft(parent, &name, &mount.image, hive)?;
+            let id = tree.graft(parent, &name, mount.image, hive)?;
             hives.push(Some(HiveSlot { root: id, storage: mount.storage }));
         }
         Ok(Self::assemble(tree, hives, clock, options))
