@@ -93,11 +93,48 @@ impl State {
         self.objects.get(object.0).and_then(|o| o.txn)
     }
 
-    /// Fails for an object bound to a transaction that has ended.
+    /// Fails for an object bound to a transaction that has ended, and for an object from
+    /// another tree (a key opened outside the transaction, or in another one, named as the
+    /// root of an operation in this one) whose key is not the same key here.
     pub(crate) fn check_txn_active(&self, object: ObjectId) -> Result<(), NtStatus> {
-        match self.bound_txn(object) {
-            Some(t) if !self.txns.contains_key(&t) => Err(NtStatus::STATUS_TRANSACTION_NOT_ACTIVE),
-            _ => Ok(()),
+        let bound = self.bound_txn(object);
+        if let Some(t) = bound
+            && !self.txns.contains_key(&t)
+        {
+            return Err(NtStatus::STATUS_TRANSACTION_NOT_ACTIVE);
+        }
+        let Some(current) = self.recording else { return Ok(()) };
+        if bound == Some(current) {
+            return Ok(());
+        }
+        // While `current` runs, the registry's own tree is parked in its entry.
+        let home = match bound {
+            None => self.txns.get(&current).map(|t| &t.tree),
+            Some(other) => self.txns.get(&other).map(|t| &t.tree),
+        };
+        let key = self.objects.get(object.0).map(|o| o.key).ok_or(NtStatus::STATUS_INVALID_HANDLE)?;
+        match home {
+            Some(home) if same_key(home, &self.tree, key) => Ok(()),
+            _ => Err(NtStatus::STATUS_TRANSACTIONAL_CONFLICT),
+        }
+    }
+}
+
+/// Whether `key` names the same live key in both trees (ids are shared by a tree and its copy,
+/// but keys created after the copy may reuse an id for another key).
+fn same_key(a: &Tree, b: &Tree, key: KeyId) -> bool {
+    let (mut x, mut y) = (key, key);
+    loop {
+        if x.0 as usize >= a.len() || y.0 as usize >= b.len() || a.is_deleted(x) || b.is_deleted(y) {
+            return false;
+        }
+        if a.name(x) != b.name(y) {
+            return false;
+        }
+        match (a.parent(x), b.parent(y)) {
+            (None, None) => return true,
+            (Some(px), Some(py)) if px == py => (x, y) = (px, py),
+            _ => return false,
         }
     }
 }

@@ -175,3 +175,27 @@ fn volatile_keys_cannot_be_created_in_a_transaction() {
     assert_eq!(r.err(), Some(NtStatus::STATUS_INVALID_PARAMETER));
     env.reg.rollback_transaction(txn).unwrap();
 }
+
+#[test]
+fn a_key_opened_outside_is_a_root_in_the_transaction_only_if_it_is_the_same_key_there() {
+    let env = env();
+    let before = env.open(APP).unwrap();
+    let txn = env.reg.begin_transaction();
+    // The same id is handed out twice: to a key created outside, and to one created inside.
+    let (outside, _) = env.reg.create_key(&env.me, Some(before), "Outside", &CreateOptions::default()).unwrap();
+    let (inside, _) = env
+        .reg
+        .create_key_transacted(&env.me, None, &format!(r"{APP}\Inside"), &CreateOptions::default(), txn)
+        .unwrap();
+    let r = env.reg.create_key_transacted(&env.me, Some(outside), "Sub", &CreateOptions::default(), txn);
+    assert_eq!(r.err(), Some(NtStatus::STATUS_TRANSACTIONAL_CONFLICT), "not created under another key");
+    // A key that existed when the transaction began is the same key in it.
+    let (sub, _) = env.reg.create_key_transacted(&env.me, Some(before), "Sub", &CreateOptions::default(), txn).unwrap();
+    for h in [sub, inside, outside, before] {
+        env.reg.close_key(&env.me, h).unwrap();
+    }
+    env.reg.commit_transaction(txn).unwrap();
+    for name in ["Outside", "Inside", "Sub"] {
+        assert!(env.open(&format!(r"{APP}\{name}")).is_ok(), "{name} after commit");
+    }
+}
