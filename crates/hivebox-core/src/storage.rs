@@ -281,14 +281,14 @@ impl Tree {
             if self.value(id, &name).is_some() {
                 return Err(format!("duplicate value {name:?} in {}", self.path(id)));
             }
-            self.set_value(id, &name, value, last_write);
+            self.add_new_value(id, name, value);
         }
-        for sub in subkeys {
+        for mut sub in subkeys {
             crate::name::check_key_name(&sub.name).map_err(|e| e.to_string())?;
             if self.child(id, &sub.name).is_some() {
                 return Err(format!("duplicate subkey {:?} in {}", sub.name, self.path(id)));
             }
-            let child = self.insert_child(id, &sub.name, sub.class.clone(), sub.last_write);
+            let child = self.insert_named_child(id, std::mem::take(&mut sub.name), sub.class.clone(), sub.last_write);
             self.fill(child, sub, hive, security.clone())?;
         }
         self.node_mut(id).last_write = last_write;

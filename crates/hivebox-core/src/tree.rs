@@ -179,13 +179,18 @@ impl Tree {
 
     /// Adds a subkey. The caller has checked the name and that it does not exist.
     pub(crate) fn insert_child(&mut self, parent: KeyId, name: &str, class: Option<String>, now: u64) -> KeyId {
+        self.insert_named_child(parent, name.to_owned(), class, now)
+    }
+
+    /// [`Tree::insert_child`] taking the name's ownership (loading a hive: no copy).
+    pub(crate) fn insert_named_child(&mut self, parent: KeyId, name: String, class: Option<String>, now: u64) -> KeyId {
         // An empty class is no class, as Windows stores it (class length 0).
         let class = class.filter(|c| !c.is_empty());
         let id = KeyId(self.nodes.len() as u64);
-        let upname = upcase(name);
+        let upname = upcase(&name);
         let p = self.node(parent);
         let node = Node {
-            name: name.to_owned(),
+            name,
             upname: upname.clone(),
             parent: Some(parent),
             class,
@@ -252,17 +257,31 @@ impl Tree {
         match node.value_pos(name) {
             Some(i) => Some(std::mem::replace(&mut node.values[i].value, value)),
             None => {
-                node.values.push(ValueEntry { name: name.to_owned(), value });
-                if let Some(index) = &mut node.value_index {
-                    index.insert(upcase(name), node.values.len() - 1);
-                } else if node.values.len() > VALUE_INDEX_THRESHOLD {
-                    node.rebuild_index();
-                }
+                node.push_value(name.to_owned(), value);
                 None
             }
         }
     }
 
+    /// Adds a value the caller has checked is not there yet (loading a hive: no copy).
+    pub(crate) fn add_new_value(&mut self, id: KeyId, name: String, value: Value) {
+        self.node_mut(id).push_value(name, value);
+    }
+}
+
+impl Node {
+    fn push_value(&mut self, name: String, value: Value) {
+        let up = self.value_index.is_some().then(|| upcase(&name));
+        self.values.push(ValueEntry { name, value });
+        if let (Some(index), Some(up)) = (&mut self.value_index, up) {
+            index.insert(up, self.values.len() - 1);
+        } else if self.values.len() > VALUE_INDEX_THRESHOLD {
+            self.rebuild_index();
+        }
+    }
+}
+
+impl Tree {
     /// Deletes a value; returns it.
     pub(crate) fn delete_value(&mut self, id: KeyId, name: &str, now: u64) -> Option<Value> {
         let node = self.node_mut(id);
