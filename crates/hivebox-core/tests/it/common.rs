@@ -10,6 +10,21 @@ use hivebox_core::{
 };
 use std::sync::{Arc, Mutex};
 
+/// A store that keeps every mutation it is given.
+#[derive(Clone, Default)]
+pub struct Log(pub Arc<Mutex<Vec<hivebox_core::Mutation>>>);
+
+impl hivebox_core::Storage for Log {
+    fn append(&mut self, m: &hivebox_core::Mutation) -> Result<(), hivebox_core::StorageError> {
+        self.0.lock().unwrap().push(m.clone());
+        Ok(())
+    }
+
+    fn flush(&mut self, _: &dyn Fn() -> hivebox_core::KeyImage) -> Result<(), hivebox_core::StorageError> {
+        Ok(())
+    }
+}
+
 /// regfltr's test root, `HKLM\Software\_RegFltrRoot`.
 pub const ROOT: &str = r"\REGISTRY\MACHINE\SOFTWARE\_RegFltrRoot";
 /// The key the samples act on.

@@ -1,28 +1,14 @@
 //! Hives in the registry: master keys, load, unload, save, restore, and hive-relative logs.
 
+use crate::common::Log;
 use hivebox_core::access::*;
 use hivebox_core::{
     Argument, CallbackCx, Caller, CreateOptions, KeyImage, ManualClock, MemoryStorage, Mutation, NtStatus, OpenOptions,
-    RegNotifyClass, Registry, Storage, StorageError, Tree, Value,
+    RegNotifyClass, Registry, Tree, Value,
 };
 use std::sync::{Arc, Mutex};
 
 const OFFLINE: &str = r"\REGISTRY\MACHINE\OFFLINE";
-
-/// A store that keeps every mutation it is given.
-#[derive(Clone, Default)]
-struct Log(Arc<Mutex<Vec<Mutation>>>);
-
-impl Storage for Log {
-    fn append(&mut self, m: &Mutation) -> Result<(), StorageError> {
-        self.0.lock().unwrap().push(m.clone());
-        Ok(())
-    }
-
-    fn flush(&mut self, _: &dyn Fn() -> KeyImage) -> Result<(), StorageError> {
-        Ok(())
-    }
-}
 
 fn hive_image() -> KeyImage {
     let leaf = KeyImage { name: "Leaf".into(), values: vec![("v".into(), Value::dword(7))], ..KeyImage::default() };

@@ -1,29 +1,15 @@
 //! Transactions: isolation until commit, atomic commit and rollback, conflicts with changes
 //! made outside, keys bound to an ended transaction, and what reaches the store.
 
+use crate::common::Log;
 use hivebox_core::access::*;
 use hivebox_core::{
-    Caller, CreateOptions, Handle, HiveMount, KeyImage, ManualClock, Mutation, NtStatus, OpenOptions, Registry,
-    Storage, StorageError, TxnId, Value,
+    Caller, CreateOptions, Handle, HiveMount, ManualClock, Mutation, NtStatus, OpenOptions, Registry, Storage, TxnId,
+    Value,
 };
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 const APP: &str = r"\REGISTRY\MACHINE\SOFTWARE\App";
-
-/// A store that keeps every mutation it is given.
-#[derive(Clone, Default)]
-struct Log(Arc<Mutex<Vec<Mutation>>>);
-
-impl Storage for Log {
-    fn append(&mut self, m: &Mutation) -> Result<(), StorageError> {
-        self.0.lock().unwrap().push(m.clone());
-        Ok(())
-    }
-
-    fn flush(&mut self, _: &dyn Fn() -> KeyImage) -> Result<(), StorageError> {
-        Ok(())
-    }
-}
 
 struct Env {
     reg: Registry,
