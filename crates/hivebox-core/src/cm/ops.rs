@@ -437,8 +437,7 @@ impl Registry {
         let outcome = self.dispatch(caller, &mut op, |op| {
             // Invariant: `op` is the `Operation::OpenKey` built just above.
             let info = op.create_info().expect("open carries create info");
-            let txn = info.transaction.map(|t| t.0).or_else(|| self.inner.state.lock().bound_txn(info.root_object));
-            let Ok(mut st) = self.lock_in(txn) else {
+            let Ok(mut st) = self.lock_for_open(info.transaction, info.root_object) else {
                 return (NtStatus::STATUS_TRANSACTION_NOT_ACTIVE, None);
             };
             let r = (|| {
@@ -497,8 +496,7 @@ impl Registry {
             // Invariant: `op` is the `Operation::CreateKey` built just above.
             let info = op.create_info().expect("create carries create info");
             let mut fired = Fired::new();
-            let txn = info.transaction.map(|t| t.0).or_else(|| self.inner.state.lock().bound_txn(info.root_object));
-            let Ok(mut st) = self.lock_in(txn) else {
+            let Ok(mut st) = self.lock_for_open(info.transaction, info.root_object) else {
                 return (NtStatus::STATUS_TRANSACTION_NOT_ACTIVE, None);
             };
             let r = Self::perform_create(&mut st, caller, info, self.now(), &mut fired);

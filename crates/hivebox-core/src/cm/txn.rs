@@ -140,9 +140,8 @@ fn same_key(a: &Tree, b: &Tree, key: KeyId) -> bool {
 }
 
 impl Registry {
-    /// Locks the state for an operation in transaction `txn` (none: the registry's own tree).
-    pub(crate) fn lock_in(&self, txn: Option<u64>) -> Result<StateGuard<'_>, NtStatus> {
-        let mut st = self.inner.state.lock();
+    /// Swaps transaction `txn`'s tree into the locked state (nothing for `None`).
+    fn enter(mut st: MutexGuard<'_, State>, txn: Option<u64>) -> Result<StateGuard<'_>, NtStatus> {
         let Some(t) = txn else {
             return Ok(StateGuard { st, txn: None });
         };
@@ -155,8 +154,15 @@ impl Registry {
 
     /// Locks the state for an operation on `object`, in its transaction if it is bound to one.
     pub(crate) fn lock_for(&self, object: ObjectId) -> Result<StateGuard<'_>, NtStatus> {
-        let txn = self.inner.state.lock().bound_txn(object);
-        self.lock_in(txn)
+        self.lock_for_open(None, object)
+    }
+
+    /// Locks the state for a create/open relative to `root`: in `txn` if given, else in the
+    /// transaction `root` is bound to (as the CM checks `CmGetBoundTransaction(RootObject)`).
+    pub(crate) fn lock_for_open(&self, txn: Option<TxnId>, root: ObjectId) -> Result<StateGuard<'_>, NtStatus> {
+        let st = self.inner.state.lock();
+        let txn = txn.map(|t| t.0).or_else(|| st.bound_txn(root));
+        Self::enter(st, txn)
     }
 
     /// `NtCreateTransaction`: a new transaction seeing the registry as it is now.
