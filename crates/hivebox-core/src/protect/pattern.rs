@@ -1,0 +1,581 @@
+//! Patterns: Sigma-style string patterns (`*`, `?`, escapes), path-component patterns
+//! (`*`, `**`, `{n}`, globs), value-name patterns, and the conditions that combine them.
+//!
+//! Every comparison is case-insensitive: patterns are stored upcased (as the registry compares
+//! names) and matched against upcased text; regular expressions see the original text.
+
+use crate::name::upcase;
+use std::fmt;
+
+/// One token of a wildcard pattern.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Tok {
+    /// Literal text (upcased).
+    Lit(Box<str>),
+    /// `*`: any run of characters.
+    Star,
+    /// `?`: exactly one character.
+    One,
+}
+
+/// A case-insensitive string pattern, in the cheapest form that expresses it.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum StrPat {
+    /// The whole text.
+    Equals(Box<str>),
+    /// A prefix.
+    Prefix(Box<str>),
+    /// A suffix.
+    Suffix(Box<str>),
+    /// A substring.
+    Contains(Box<str>),
+    /// A general wildcard pattern over the whole text.
+    Glob(Vec<Tok>),
+}
+
+/// How a Sigma value is compared with a field.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum StrOp {
+    /// The whole field.
+    Equals,
+    /// A substring (`|contains`).
+    Contains,
+    /// A prefix (`|startswith`).
+    StartsWith,
+    /// A suffix (`|endswith`).
+    EndsWith,
+}
+
+impl StrOp {
+    /// The policy file's key for this comparison.
+    pub const fn name(self) -> &'static str {
+        match self {
+            StrOp::Equals => "equals",
+            StrOp::Contains => "contains",
+            StrOp::StartsWith => "startswith",
+            StrOp::EndsWith => "endswith",
+        }
+    }
+}
+
+/// Splits a Sigma value into tokens: `*` and `?` are wildcards, `\*` `\?` `\\` escape them
+/// (and the backslash), any other backslash is literal. Literal text is upcased.
+pub fn sigma_tokens(text: &str) -> Vec<Tok> {
+    let mut toks = Vec::new();
+    let mut lit = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.peek() {
+                Some(&n @ ('*' | '?' | '\\')) => {
+                    lit.push(n);
+                    chars.next();
+                }
+                _ => lit.push('\\'),
+            },
+            '*' | '?' => {
+                if !lit.is_empty() {
+                    toks.push(Tok::Lit(upcase(&std::mem::take(&mut lit)).into()));
+                }
+                let t = if c == '*' { Tok::Star } else { Tok::One };
+                if !(t == Tok::Star && toks.last() == Some(&Tok::Star)) {
+                    toks.push(t);
+                }
+            }
+            c => lit.push(c),
+        }
+    }
+    if !lit.is_empty() {
+        toks.push(Tok::Lit(upcase(&lit).into()));
+    }
+    toks
+}
+
+/// Component-glob tokens: `*` and `?` are wildcards, nothing is escaped.
+fn glob_tokens(text: &str) -> Vec<Tok> {
+    let mut toks = Vec::new();
+    let mut lit = String::new();
+    for c in text.chars() {
+        match c {
+            '*' | '?' => {
+                if !lit.is_empty() {
+                    toks.push(Tok::Lit(upcase(&std::mem::take(&mut lit)).into()));
+                }
+                let t = if c == '*' { Tok::Star } else { Tok::One };
+                if !(t == Tok::Star && toks.last() == Some(&Tok::Star)) {
+                    toks.push(t);
+                }
+            }
+            c => lit.push(c),
+        }
+    }
+    if !lit.is_empty() {
+        toks.push(Tok::Lit(upcase(&lit).into()));
+    }
+    toks
+}
+
+impl StrPat {
+    /// The pattern for a Sigma value compared with `op`.
+    pub fn sigma(op: StrOp, value: &str) -> StrPat {
+        let mut toks = sigma_tokens(value);
+        if matches!(op, StrOp::Contains | StrOp::EndsWith) && toks.first() != Some(&Tok::Star) {
+            toks.insert(0, Tok::Star);
+        }
+        if matches!(op, StrOp::Contains | StrOp::StartsWith) && toks.last() != Some(&Tok::Star) {
+            toks.push(Tok::Star);
+        }
+        StrPat::from_tokens(toks)
+    }
+
+    /// A glob over one path component or value name (`*`, `?`; no escapes).
+    pub fn glob(text: &str) -> StrPat {
+        StrPat::from_tokens(glob_tokens(text))
+    }
+
+    /// The cheapest form of a token list.
+    pub fn from_tokens(toks: Vec<Tok>) -> StrPat {
+        match toks.as_slice() {
+            [] => StrPat::Equals("".into()),
+            [Tok::Lit(l)] => StrPat::Equals(l.clone()),
+            [Tok::Lit(l), Tok::Star] => StrPat::Prefix(l.clone()),
+            [Tok::Star, Tok::Lit(l)] => StrPat::Suffix(l.clone()),
+            [Tok::Star, Tok::Lit(l), Tok::Star] => StrPat::Contains(l.clone()),
+            [Tok::Star] => StrPat::Prefix("".into()),
+            _ => StrPat::Glob(toks),
+        }
+    }
+
+    /// The tokens of this pattern (a full-text wildcard pattern).
+    pub fn tokens(&self) -> Vec<Tok> {
+        let lit = |l: &str| Tok::Lit(l.into());
+        match self {
+            StrPat::Equals(l) if l.is_empty() => vec![],
+            StrPat::Equals(l) => vec![lit(l)],
+            StrPat::Prefix(l) if l.is_empty() => vec![Tok::Star],
+            StrPat::Prefix(l) => vec![lit(l), Tok::Star],
+            StrPat::Suffix(l) => vec![Tok::Star, lit(l)],
+            StrPat::Contains(l) => vec![Tok::Star, lit(l), Tok::Star],
+            StrPat::Glob(t) => t.clone(),
+        }
+    }
+
+    /// True if the pattern matches `upcased` (text already upcased with [`upcase`]).
+    #[inline]
+    pub fn matches(&self, upcased: &str) -> bool {
+        match self {
+            StrPat::Equals(l) => upcased == &**l,
+            StrPat::Prefix(l) => upcased.starts_with(&**l),
+            StrPat::Suffix(l) => upcased.ends_with(&**l),
+            StrPat::Contains(l) => upcased.contains(&**l),
+            StrPat::Glob(toks) => glob_match(toks, upcased),
+        }
+    }
+
+    /// True if this pattern matches every text.
+    pub fn is_everything(&self) -> bool {
+        matches!(self, StrPat::Prefix(l) if l.is_empty())
+    }
+}
+
+/// Wildcard matching with single-star backtracking: linear in practice.
+fn glob_match(toks: &[Tok], s: &str) -> bool {
+    let (mut ti, mut si) = (0usize, 0usize);
+    let mut star: Option<(usize, usize)> = None;
+    loop {
+        if ti < toks.len() {
+            match &toks[ti] {
+                Tok::Star => {
+                    star = Some((ti + 1, si));
+                    ti += 1;
+                    continue;
+                }
+                Tok::One => {
+                    if let Some(c) = s[si..].chars().next() {
+                        si += c.len_utf8();
+                        ti += 1;
+                        continue;
+                    }
+                }
+                Tok::Lit(l) => {
+                    if s[si..].starts_with(&**l) {
+                        si += l.len();
+                        ti += 1;
+                        continue;
+                    }
+                }
+            }
+        } else if si == s.len() {
+            return true;
+        }
+        // Mismatch: let the last star swallow one more character.
+        let Some((sti, ssi)) = star else { return false };
+        let Some(c) = s[ssi..].chars().next() else { return false };
+        let next = ssi + c.len_utf8();
+        star = Some((sti, next));
+        ti = sti;
+        si = next;
+    }
+}
+
+impl fmt::Display for StrPat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for t in self.tokens() {
+            match t {
+                Tok::Lit(l) => f.write_str(&l)?,
+                Tok::Star => f.write_str("*")?,
+                Tok::One => f.write_str("?")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One component of a key-path pattern.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum CompPat {
+    /// A name, upcased.
+    Lit(Box<str>),
+    /// `*`: exactly one component (WdFilter's wildcard node).
+    One,
+    /// `**`: any number of components, none included.
+    Any,
+    /// A glob within one component (`*_Classes`, `Run*`).
+    Glob(StrPat),
+}
+
+/// Why a pattern is not valid.
+#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+pub enum PatternError {
+    /// Empty pattern.
+    #[error("the key pattern is empty")]
+    Empty,
+    /// An empty component (`\\`).
+    #[error("component {0} is empty (two backslashes in a row)")]
+    EmptyComponent(usize),
+    /// `{n}` out of range.
+    #[error("`{{{0}}}` must skip between 1 and 512 components")]
+    BadSkip(String),
+    /// The root is not a known hive alias.
+    #[error("`{0}` is not a registry root: use HKLM, HKU, HKCU, HKCR (or their HKEY_ names) or \\REGISTRY\\...")]
+    BadRoot(String),
+    /// `**` used as a component glob.
+    #[error("component `{0}`: `**` must be a whole component")]
+    BadGlobStar(String),
+}
+
+/// Parses one component of a key pattern.
+pub fn parse_component(c: &str, index: usize) -> Result<Vec<CompPat>, PatternError> {
+    Ok(match c {
+        "" => return Err(PatternError::EmptyComponent(index)),
+        "*" => vec![CompPat::One],
+        "**" => vec![CompPat::Any],
+        _ if c.starts_with('{') && c.ends_with('}') => {
+            let n: usize = c[1..c.len() - 1].trim().parse().map_err(|_| PatternError::BadSkip(c.into()))?;
+            if n == 0 || n > 512 {
+                return Err(PatternError::BadSkip(c.into()));
+            }
+            vec![CompPat::One; n]
+        }
+        _ if c.contains("**") => return Err(PatternError::BadGlobStar(c.into())),
+        _ if c.contains(['*', '?']) => vec![CompPat::Glob(StrPat::glob(c))],
+        _ => vec![CompPat::Lit(upcase(c).into())],
+    })
+}
+
+/// A value-name pattern.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum ValuePat {
+    /// Every value name (`*`).
+    Any,
+    /// One name (upcased); `(Default)` and the empty string both mean the unnamed value.
+    Exact(Box<str>),
+    /// A glob.
+    Glob(StrPat),
+}
+
+impl ValuePat {
+    /// Parses a value-name pattern: `*`, a glob, or a name.
+    pub fn parse(text: &str) -> ValuePat {
+        if text == "*" {
+            ValuePat::Any
+        } else if text.eq_ignore_ascii_case("(Default)") {
+            ValuePat::Exact("".into())
+        } else if text.contains(['*', '?']) {
+            ValuePat::Glob(StrPat::glob(text))
+        } else {
+            ValuePat::Exact(upcase(text).into())
+        }
+    }
+
+    /// True if the pattern matches an upcased value name.
+    #[inline]
+    pub fn matches(&self, upcased: &str) -> bool {
+        match self {
+            ValuePat::Any => true,
+            ValuePat::Exact(n) => &**n == upcased,
+            ValuePat::Glob(g) => g.matches(upcased),
+        }
+    }
+}
+
+/// A field of an operation, by Sysmon's name.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+pub enum Field {
+    /// The key, plus `\` and the value name for value operations, as Sysmon renders it.
+    TargetObject,
+    /// The data written, as Sysmon prints it.
+    Details,
+    /// The caller's executable.
+    Image,
+    /// `CreateKey`, `DeleteKey`, `SetValue`, `DeleteValue`, `RenameKey`.
+    EventType,
+    /// The new name of a renamed key (rendered like `TargetObject`).
+    NewName,
+}
+
+impl Field {
+    /// Every field.
+    pub const ALL: [Field; 5] = [Field::TargetObject, Field::Details, Field::Image, Field::EventType, Field::NewName];
+
+    /// Sysmon's field name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Field::TargetObject => "TargetObject",
+            Field::Details => "Details",
+            Field::Image => "Image",
+            Field::EventType => "EventType",
+            Field::NewName => "NewName",
+        }
+    }
+
+    /// Parses Sysmon's field name.
+    pub fn from_name(name: &str) -> Option<Field> {
+        Field::ALL.into_iter().find(|f| f.name() == name)
+    }
+}
+
+/// A condition over an operation's fields (what a Sigma detection becomes).
+#[derive(Clone, Debug)]
+pub enum Cond {
+    /// Every one holds.
+    All(Vec<Cond>),
+    /// At least one holds.
+    Any(Vec<Cond>),
+    /// It does not hold.
+    Not(Box<Cond>),
+    /// The field matches one of the patterns (an absent field is the empty string).
+    Str(Field, Vec<StrPat>),
+    /// The field matches one of the regular expressions (case as the expression says).
+    Regex(Field, Vec<regex::Regex>),
+}
+
+/// The fields of one operation, as conditions see them.
+#[derive(Debug, Default)]
+pub struct Fields {
+    original: [String; 5],
+    upcased: [String; 5],
+}
+
+impl Fields {
+    /// The fields, in [`Field::ALL`] order.
+    pub fn new(values: [String; 5]) -> Self {
+        let upcased = values.each_ref().map(|v| upcase(v));
+        Fields { original: values, upcased }
+    }
+
+    /// A field's text as the operation gave it.
+    pub fn get(&self, f: Field) -> &str {
+        &self.original[f as usize]
+    }
+}
+
+impl Cond {
+    /// Evaluates the condition.
+    pub fn eval(&self, fields: &Fields) -> bool {
+        match self {
+            Cond::All(cs) => cs.iter().all(|c| c.eval(fields)),
+            Cond::Any(cs) => cs.iter().any(|c| c.eval(fields)),
+            Cond::Not(c) => !c.eval(fields),
+            Cond::Str(f, pats) => {
+                let text = &fields.upcased[*f as usize];
+                pats.iter().any(|p| p.matches(text))
+            }
+            Cond::Regex(f, res) => {
+                let text = &fields.original[*f as usize];
+                res.iter().any(|r| r.is_match(text))
+            }
+        }
+    }
+
+    /// The `TargetObject` patterns one of which must match whenever the condition holds, as
+    /// path-component patterns over the walk form (see [`super::path`]); `None` if no such
+    /// set exists (a negation, a regex, another field...). The patterns may match more than
+    /// the condition: the condition itself is evaluated on every hit.
+    pub fn index(&self) -> Option<Vec<Vec<CompPat>>> {
+        match self {
+            Cond::Str(Field::TargetObject, pats) => {
+                let mut out = Vec::new();
+                for p in pats {
+                    out.extend(index_pattern(p)?);
+                }
+                Some(out)
+            }
+            Cond::All(cs) => {
+                // One conjunct's index is enough; take the most selective (fewest leading `**`).
+                cs.iter().filter_map(Cond::index).min_by_key(|alts| alts.iter().map(|a| score(a)).max().unwrap_or(0))
+            }
+            Cond::Any(cs) => {
+                let mut out = Vec::new();
+                for c in cs {
+                    out.extend(c.index()?);
+                }
+                Some(out)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A lower score is a more selective index pattern.
+fn score(p: &[CompPat]) -> usize {
+    match p.first() {
+        Some(CompPat::Any) => 10 - p.iter().filter(|c| matches!(c, CompPat::Lit(_))).count().min(9),
+        _ => 0,
+    }
+}
+
+/// The index patterns of one `TargetObject` pattern (an over-approximation).
+fn index_pattern(p: &StrPat) -> Option<Vec<Vec<CompPat>>> {
+    let toks = p.tokens();
+    let lits: Vec<(usize, &str)> =
+        toks.iter().enumerate().filter_map(|(i, t)| if let Tok::Lit(l) = t { Some((i, &**l)) } else { None }).collect();
+    let first = lits.first().filter(|(i, _)| *i == 0);
+    let last = lits.last().filter(|(i, _)| *i == toks.len() - 1);
+    let (run, sa, ea) = match (first, last) {
+        (Some((_, l)), _) if toks.len() == 1 => (*l, true, true),
+        (Some((_, l)), _) if l.contains('\\') => (*l, true, false),
+        (_, Some((_, l))) => (*l, false, true),
+        (Some((_, l)), None) => (*l, true, false),
+        _ => (lits.iter().max_by_key(|(_, l)| l.len())?.1, false, false),
+    };
+    index_run(run, sa, ea)
+}
+
+fn index_run(run: &str, sa: bool, ea: bool) -> Option<Vec<Vec<CompPat>>> {
+    let parts: Vec<&str> = run.split('\\').collect();
+    let k = parts.len() - 1;
+    let lit = |s: &str| CompPat::Lit(s.into());
+    let mut seq = Vec::new();
+    if k == 0 {
+        let p = parts[0];
+        if p.is_empty() {
+            return None;
+        }
+        if sa {
+            // The first component is a root; a prefix of one says little.
+            return if ea { Some(root_alts(p).into_iter().collect()) } else { None };
+        }
+        // "HKCR" renders a path that walks as HKLM\SOFTWARE\CLASSES: text inside it cannot index.
+        if "HKCR".contains(p) || "CLASSES".contains(p) {
+            return None;
+        }
+        if ea {
+            seq.extend([CompPat::Any, CompPat::Glob(StrPat::Suffix(p.into()))]);
+        } else {
+            seq.extend([CompPat::Any, CompPat::Glob(StrPat::Contains(p.into())), CompPat::Any]);
+        }
+        return Some(vec![seq]);
+    }
+    if sa {
+        match parts[0] {
+            "" => return None,
+            "HKCR" => seq.extend([lit("HKLM"), lit("SOFTWARE"), lit("CLASSES")]),
+            p => seq.push(lit(p)),
+        }
+    } else {
+        seq.push(CompPat::Any);
+    }
+    for p in &parts[1..k] {
+        seq.push(lit(p));
+    }
+    let last = parts[k];
+    if ea {
+        seq.push(lit(last));
+    } else {
+        if !last.is_empty() {
+            seq.push(CompPat::Glob(StrPat::Prefix(last.into())));
+        }
+        seq.push(CompPat::Any);
+    }
+    Some(vec![seq])
+}
+
+/// A whole-string root name (`HKLM`) as walk components.
+fn root_alts(p: &str) -> Option<Vec<CompPat>> {
+    match p {
+        "HKCR" => Some(vec![CompPat::Lit("HKLM".into()), CompPat::Lit("SOFTWARE".into()), CompPat::Lit("CLASSES".into())]),
+        p => Some(vec![CompPat::Lit(p.into())]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(op: StrOp, pat: &str, text: &str) -> bool {
+        StrPat::sigma(op, pat).matches(&upcase(text))
+    }
+
+    #[test]
+    fn sigma_values_match_as_sigma_says() {
+        assert!(m(StrOp::Contains, r"\CurrentVersion\Run", r"HKLM\Software\Microsoft\Windows\CurrentVersion\Run\x"));
+        assert!(m(StrOp::EndsWith, r"\Start", r"HKLM\System\CurrentControlSet\Services\WinDefend\Start"));
+        assert!(!m(StrOp::EndsWith, r"\Start", r"HKLM\System\CurrentControlSet\Services\WinDefend\StartX"));
+        assert!(m(StrOp::Equals, r"HKU\\*\Software\x", r"HKU\S-1-5-21-1\Software\X"));
+        assert!(!m(StrOp::Equals, r"HKU\*\Software\x", r"HKU\S-1-5-21-1\Software\X"));
+        assert!(m(StrOp::Equals, r"DWORD (0x0000000?)", "DWORD (0x00000004)"));
+        assert!(m(StrOp::Equals, r"a\*b", "a*b"));
+        assert!(!m(StrOp::Equals, r"a\*b", "axb"));
+        assert!(m(StrOp::StartsWith, r"C:\Users\", r"c:\users\bob\x.exe"));
+        assert!(m(StrOp::Equals, "", ""));
+        assert!(!m(StrOp::Equals, "", "x"));
+        assert!(m(StrOp::Contains, "*", "anything"));
+    }
+
+    #[test]
+    fn globs_backtrack() {
+        let g = StrPat::glob("*_Classes");
+        assert!(g.matches("S-1-5-21_CLASSES"));
+        assert!(!g.matches("S-1-5-21"));
+        let g = StrPat::glob("a*b*c");
+        assert!(g.matches("AXXBYYBC"));
+        assert!(!g.matches("AXXBYYB"));
+        assert!(StrPat::glob("R?n").matches("RÜN"));
+    }
+
+    #[test]
+    fn components_parse() {
+        assert_eq!(parse_component("{2}", 0).unwrap(), vec![CompPat::One, CompPat::One]);
+        assert!(parse_component("{0}", 0).is_err());
+        assert!(parse_component("a**", 0).is_err());
+        assert_eq!(parse_component("Run*", 0).unwrap(), vec![CompPat::Glob(StrPat::Prefix("RUN".into()))]);
+    }
+
+    #[test]
+    fn target_indexes_are_component_paths() {
+        let idx = |op, s| index_pattern(&StrPat::sigma(op, s));
+        let lit = |s: &str| CompPat::Lit(s.into());
+        assert_eq!(
+            idx(StrOp::Contains, r"\CurrentVersion\Run").unwrap(),
+            vec![vec![CompPat::Any, lit("CURRENTVERSION"), CompPat::Glob(StrPat::Prefix("RUN".into())), CompPat::Any]]
+        );
+        assert_eq!(idx(StrOp::EndsWith, r"\Start").unwrap(), vec![vec![CompPat::Any, lit("START")]]);
+        assert_eq!(
+            idx(StrOp::StartsWith, r"HKCR\CLSID\").unwrap(),
+            vec![vec![lit("HKLM"), lit("SOFTWARE"), lit("CLASSES"), lit("CLSID"), CompPat::Any]]
+        );
+        assert!(idx(StrOp::Contains, "CR").is_none());
+        assert!(idx(StrOp::Contains, "*").is_none());
+    }
+}
