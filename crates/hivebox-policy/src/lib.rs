@@ -18,7 +18,9 @@
 #![warn(missing_docs)]
 
 pub mod file;
+pub mod replay;
 pub mod sigma;
+pub mod trace;
 
 pub use file::{PolicyError, PolicyErrors, parse};
 use hivebox_core::protect::CompiledPolicy;
