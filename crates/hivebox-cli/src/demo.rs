@@ -2,12 +2,14 @@
 //! every pre and post callback as operations pass through them.
 //!
 //! * an activity monitor at altitude 385000 that records everything it sees;
-//! * an anti-virus filter at 325000 that blocks writes to the `Run` persistence key;
+//! * the protection filter (WdFilter's rules) at 328010 with a small policy that blocks writes
+//!   to the `Run` persistence key and watches `HKLM\SOFTWARE\Demo`;
 //! * an isolation filter at 135000 that redirects `HKLM\SOFTWARE\Trial` into a private key
 //!   and completes those creates and opens itself (`STATUS_CALLBACK_BYPASS`).
 
 use hivebox_core::access::{KEY_ALL_ACCESS, map_generic};
 use hivebox_core::name::upcase;
+use hivebox_core::protect::{EventSink, PROTECTION_ALTITUDE, ProtectionEvent, ProtectionFilter};
 use hivebox_core::{
     Argument, CallbackCx, Caller, CreateOptions, ManualClock, NtStatus, OpenOptions, Operation, ProcessInfo,
     RegNotifyClass, Registry, RegistryCallback, Token, UNIX_EPOCH_FILETIME, Value,
@@ -72,31 +74,39 @@ impl RegistryCallback for Monitor {
     }
 }
 
-struct AntiVirus(Trace);
+/// The demo's protection policy: the `Run` key's values may not be changed by ordinary
+/// processes; everything under `SOFTWARE\Demo` is watched.
+const POLICY: &str = r#"
+[[rule]]
+id = "persistence-run-keys"
+key = 'HKLM\Software\Microsoft\Windows\CurrentVersion\Run'
+deny = ["set-value", "delete-value"]
+notify = ["create-key", "delete-key"]
+old-value = true
 
-impl RegistryCallback for AntiVirus {
-    fn notify(&self, cx: &CallbackCx<'_>, class: RegNotifyClass, arg: Argument<'_, '_>) -> NtStatus {
-        match arg {
-            Argument::Pre(pre) => {
-                if let Operation::SetValueKey { value_name, .. } = &*pre.op
-                    && upcase(&target_name(cx, pre.op)) == upcase(RUN_KEY)
-                {
-                    say(
-                        &self.0,
-                        format!(
-                            "  [325000 antivirus] pre  {class:?}: {value_name} is a persistence entry -> STATUS_ACCESS_DENIED"
-                        ),
-                    );
-                    return NtStatus::STATUS_ACCESS_DENIED;
-                }
-                say(&self.0, format!("  [325000 antivirus] pre  {class:?} -> continue"));
-            }
-            Argument::Post(post) => {
-                say(&self.0, format!("  [325000 antivirus] post {class:?} status {:?}", post.status));
-            }
-            Argument::ContextCleanup { .. } => {}
-        }
-        NtStatus::STATUS_SUCCESS
+[[rule]]
+id = "demo-watch"
+key = 'HKLM\Software\Demo\**'
+notify = ["create-key", "set-value", "delete-value", "delete-key"]
+"#;
+
+/// Prints the protection filter's events into the trace as they are sent.
+struct Events(Trace);
+
+impl EventSink for Events {
+    fn submit(&self, e: ProtectionEvent, high: bool) {
+        let details = e.details.as_deref().map(|d| format!(" = {d}")).unwrap_or_default();
+        say(
+            &self.0,
+            format!(
+                "  [{PROTECTION_ALTITUDE} protection] event ({} queue): {} {} {}{details}  rules {:?}",
+                if high { "high" } else { "normal" },
+                e.verdict.name(),
+                e.op.event_type(),
+                e.target_object,
+                e.rules
+            ),
+        );
     }
 }
 
@@ -180,7 +190,7 @@ impl Scene {
 /// Runs the demo; returns the process exit code.
 pub fn run(_args: &[String]) -> anyhow::Result<i32> {
     let clock = Arc::new(ManualClock::new(UNIX_EPOCH_FILETIME));
-    let reg = Registry::fresh_in_memory(clock);
+    let reg = Registry::fresh_in_memory(clock.clone());
     let trace: Trace = Arc::default();
     let me = Caller::user(
         Token { user_sid: hivebox_core::path::unix_user_sid(1000), system: false },
@@ -188,7 +198,8 @@ pub fn run(_args: &[String]) -> anyhow::Result<i32> {
     );
     println!("hivebox demo: a scratch registry with three filters on the CM callback stack");
     reg.register("385000", Arc::new(Monitor(trace.clone()))).map_err(status_err)?;
-    reg.register("325000", Arc::new(AntiVirus(trace.clone()))).map_err(status_err)?;
+    let policy = hivebox_policy::compile("<demo policy>", POLICY).map_err(|e| anyhow::anyhow!("{e}"))?;
+    ProtectionFilter::new(policy, Arc::new(Events(trace.clone())), clock.clone()).register(&reg).map_err(status_err)?;
     reg.register("135000", Arc::new(Isolation(trace.clone()))).map_err(status_err)?;
     for (cookie, altitude) in reg.callbacks() {
         println!("  registered altitude {altitude:>7}  cookie {:#x}", cookie.0);
@@ -203,7 +214,7 @@ pub fn run(_args: &[String]) -> anyhow::Result<i32> {
     scene.step("close", |r, me| r.close_key(me, demo))?;
 
     println!(
-        "\n== 2. A blocked write: the anti-virus filter fails the pre; the monitor above gets a synthetic post, the isolation filter below sees nothing"
+        "\n== 2. A blocked write: the protection filter denies the pre and sends the event at once; the monitor above gets a synthetic post, the isolation filter below sees nothing"
     );
     let run = scene.step(r"open HKLM\...\CurrentVersion\Run", |r, me| {
         r.open_key(me, None, RUN_KEY, &OpenOptions::access(KEY_ALL_ACCESS))

@@ -4,6 +4,9 @@
 #![forbid(unsafe_code)]
 
 mod demo;
+mod events;
+mod policy;
+mod protection;
 mod reg;
 
 use std::process::ExitCode;
@@ -13,10 +16,19 @@ usage: hivebox <command> [args]
 
 commands:
   reg        query and change the registry, as Windows' reg.exe (hivebox reg /? for help)
+  policy     check, show, import (Sigma) and test protection policies (hivebox policy help)
+  events     the protection events logged in $HIVEBOX_HOME/events
   demo       a scratch registry with three filters on the callback stack, and their trace
   help       show this help
   --version  show the version
 ";
+
+fn report(command: &str, r: anyhow::Result<i32>) -> i32 {
+    r.unwrap_or_else(|e| {
+        eprintln!("hivebox {command}: {e:#}");
+        1
+    })
+}
 
 fn main() -> ExitCode {
     let args: Vec<String> = match std::env::args_os().skip(1).map(|a| a.into_string()).collect() {
@@ -28,6 +40,8 @@ fn main() -> ExitCode {
     };
     let code = match args.first().map(String::as_str) {
         Some("reg") => reg::run(&args[1..]),
+        Some("policy") => report("policy", policy::run(&args[1..])),
+        Some("events") => report("events", events::run(&args[1..])),
         Some("demo") => match demo::run(&args[1..]) {
             Ok(code) => code,
             Err(e) => {

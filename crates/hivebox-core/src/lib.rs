@@ -30,6 +30,7 @@ pub mod fresh;
 pub mod name;
 pub mod notify;
 pub mod path;
+pub mod protect;
 pub mod security;
 pub mod status;
 pub mod storage;

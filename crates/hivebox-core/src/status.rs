@@ -55,6 +55,7 @@ statuses! {
     STATUS_DATA_ERROR = 0xC000_003E,
     STATUS_DISK_FULL = 0xC000_007F,
     STATUS_INSUFFICIENT_RESOURCES = 0xC000_009A,
+    STATUS_FILE_RENAMED = 0xC000_00D5,
     STATUS_NAME_TOO_LONG = 0xC000_0106,
     STATUS_CANNOT_DELETE = 0xC000_0121,
     STATUS_REGISTRY_CORRUPT = 0xC000_014C,
@@ -114,6 +115,9 @@ impl NtStatus {
             Self::STATUS_TRANSACTION_NOT_ACTIVE => "the transaction is no longer active (committed or rolled back)",
             Self::STATUS_DATA_ERROR => "data does not parse for its type",
             Self::STATUS_NOT_IMPLEMENTED => "not implemented",
+            Self::STATUS_FILE_RENAMED => {
+                "the hive has already been replaced (the replacement applies when it is next loaded)"
+            }
             _ => "error",
         }
     }

@@ -9,7 +9,8 @@ use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-/// The files of one hive: its image, the temporary file a checkpoint writes first, its log.
+/// The files of one hive: its image, the temporary file a checkpoint writes first, its log,
+/// and the two files of a staged replacement (`NtReplaceKey`, see `replace.rs`).
 #[derive(Debug, Clone)]
 pub(crate) struct HiveFiles {
     /// The directory holding them.
@@ -20,17 +21,16 @@ pub(crate) struct HiveFiles {
     pub tmp: PathBuf,
     /// `NAME.hiv.wal`: the log of changes since the image.
     pub wal: PathBuf,
+    /// `NAME.hiv.replace`: a staged hive that replaces `image` at the next open.
+    pub replace: PathBuf,
+    /// `NAME.hiv.replace-old`: where the current image goes then (an absolute path).
+    pub replace_old: PathBuf,
 }
 
 impl HiveFiles {
     /// The files of hive `name` in `dir`.
     pub fn new(dir: &Path, name: &str) -> Self {
-        Self {
-            dir: dir.to_owned(),
-            image: dir.join(format!("{name}.hiv")),
-            tmp: dir.join(format!("{name}.hiv.tmp")),
-            wal: dir.join(format!("{name}.hiv.wal")),
-        }
+        Self::external(&dir.join(format!("{name}.hiv")))
     }
 
     /// The files of a hive loaded from an external file: `FILE`, `FILE.tmp`, `FILE.wal`.
@@ -44,7 +44,14 @@ impl HiveFiles {
             Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
             _ => PathBuf::from("."),
         };
-        Self { dir, image: file.to_owned(), tmp: with(".tmp"), wal: with(".wal") }
+        Self {
+            dir,
+            image: file.to_owned(),
+            tmp: with(".tmp"),
+            wal: with(".wal"),
+            replace: with(".replace"),
+            replace_old: with(".replace-old"),
+        }
     }
 
     /// The image file's name, for messages.

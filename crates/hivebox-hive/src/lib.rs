@@ -7,7 +7,9 @@
 //!   each a regf image plus a write-ahead log `NAME.hiv.wal` of the changes since), replaying
 //!   each log and cutting off a torn tail. Every acknowledged change is fsync'd in its hive's
 //!   log before the registry applies it; `NtFlushKey` checkpoints (rewrites the hive, empties
-//!   the log). Layouts and protocols are in `docs/store.md` and `docs/regf.md`.
+//!   the log). [`Home::stage_replacement`] stages the replacement of a hive's file
+//!   (`NtReplaceKey`), installed the next time the hive is opened. Layouts and protocols are
+//!   in `docs/store.md` and `docs/regf.md`.
 //!
 //! What this crate does *not* do (yet): write Windows' own `.LOG1`/`.LOG2` logs, commit the
 //! changes of concurrent writers with one fsync, transactions, or checkpoint on its own while
@@ -33,6 +35,7 @@ mod mounts;
 mod recover;
 pub mod regf;
 pub mod regfile;
+mod replace;
 mod storage;
 mod wal;
 
@@ -86,6 +89,16 @@ pub enum StoreError {
         path: PathBuf,
         /// The line of the mount table.
         line: Option<usize>,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A hive's replacement (`NtReplaceKey`) cannot be staged or installed: a file involved
+    /// (the new hive, the file to keep the old one in, the hive's own file) is not acceptable
+    /// or cannot be moved.
+    #[error("{}: {reason}", path.display())]
+    Replace {
+        /// The file.
+        path: PathBuf,
         /// What is wrong.
         reason: String,
     },
@@ -251,6 +264,57 @@ impl Home {
         Ok(mounts::read(&self.path.join(HIVES_DIR))?.into_iter().map(|m| (m.native, m.file)).collect())
     }
 
+    /// Stages the hive `image` (read from `source`, named in errors) to replace the hive whose
+    /// root is mounted at `hive_native`, as `NtReplaceKey` does: the next time the hive is
+    /// opened (the next [`open_home`], or the next [`Home::load_hive`] of a hive loaded from a
+    /// file), its current contents are moved to `old_file` and `image` takes the place of its
+    /// file. Until then nothing changes. The protocol, crash-safe at every step, is in
+    /// `docs/store.md`.
+    ///
+    /// `hive_native` must be the root of a base hive, a user's hive or a hive
+    /// [`Home::load_hive`] mounted. `old_file` must not exist, its directory must, and it may
+    /// not be in the store's `hives` directory.
+    pub fn stage_replacement(
+        &self,
+        hive_native: &str,
+        image: &hivebox_core::KeyImage,
+        source: &Path,
+        old_file: &Path,
+    ) -> Result<(), StoreError> {
+        let dir = self.path.join(HIVES_DIR);
+        let _table = self.mounts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let files = self.hive_files(hive_native)?;
+        let old = replace::old_file_path(old_file, &files, &dir)?;
+        replace::stage(&files, image, source, &old)
+    }
+
+    /// The files of the hive mounted at `hive_native` (called with the mount table locked).
+    fn hive_files(&self, hive_native: &str) -> Result<HiveFiles, StoreError> {
+        let dir = self.path.join(HIVES_DIR);
+        let eq = hivebox_core::name::eq_names;
+        if let Some((name, _)) = BASE_HIVES.iter().find(|(_, mount)| eq(mount, hive_native)) {
+            return Ok(HiveFiles::new(&dir, name));
+        }
+        if let Some(m) = mounts::read(&dir)?.into_iter().find(|m| eq(&m.native, hive_native)) {
+            return Ok(HiveFiles::external(&m.file));
+        }
+        let user = hive_native
+            .get(..USER_PREFIX.len())
+            .filter(|p| p.eq_ignore_ascii_case(USER_PREFIX))
+            .and_then(|_| hive_native.get(USER_PREFIX.len()..))
+            .filter(|sid| !sid.is_empty() && !sid.contains('\\'));
+        if let Some(sid) = user {
+            let files = HiveFiles::new(&dir.join("users"), sid);
+            if files.image.is_file() {
+                return Ok(files);
+            }
+        }
+        Err(StoreError::Replace {
+            path: dir,
+            reason: format!("no hive file of this store is mounted at {hive_native}"),
+        })
+    }
+
     /// Recovers the hive in `file` (which exists) and mounts it at `mount_native`.
     fn attach(&self, mount_native: &str, file: &Path) -> Result<Recovery, StoreError> {
         let files = HiveFiles::external(file);
@@ -274,6 +338,9 @@ impl Home {
         Ok(recovery)
     }
 }
+
+/// Where users' hives are mounted: `\REGISTRY\USER\<sid>`.
+const USER_PREFIX: &str = "\\REGISTRY\\USER\\";
 
 /// The base hives: file name and mount point.
 const BASE_HIVES: [(&str, &str); 5] = [
@@ -317,7 +384,8 @@ pub fn open_home(home: &Path, clock: Arc<dyn Clock>, wait: bool) -> Result<Home,
     let mut home = Home { registry, path: home.to_owned(), recovery, lock, clock, mounts: std::sync::Mutex::new(()) };
     for m in mounts::read(&dir)? {
         let at_line = |reason: String| StoreError::Mount { path: dir.join(mounts::FILE), line: Some(m.line), reason };
-        if !m.file.is_file() {
+        // A crash while a staged replacement was installed may leave only the staged file.
+        if !m.file.is_file() && !HiveFiles::external(&m.file).replace.is_file() {
             return Err(at_line(format!(
                 "the hive file {} mounted at {} is missing (restore it, or remove this line to open the \
                  store without it)",

@@ -34,6 +34,9 @@ pub struct Recovery {
     pub stale_log: bool,
     /// The log was long, so a new image was written and the log emptied.
     pub checkpointed: bool,
+    /// A replacement staged by `NtReplaceKey` took a hive file's place (the old contents were
+    /// moved to the file it named).
+    pub replaced: bool,
 }
 
 impl Recovery {
@@ -46,6 +49,7 @@ impl Recovery {
         }
         self.stale_log |= other.stale_log;
         self.checkpointed |= other.checkpointed;
+        self.replaced |= other.replaced;
     }
 }
 
@@ -59,9 +63,24 @@ impl From<IoFailure> for StoreError {
     }
 }
 
-/// Recovers one hive from its files (in a directory already locked by `lock`); a hive with no
-/// files yet is created from `fresh()`.
+/// Recovers one hive from its files (in a directory already locked by `lock`), first
+/// installing a replacement staged for it (`crate::replace`); a hive with no files yet is
+/// created from `fresh()`.
 pub(crate) fn recover(
+    files: &HiveFiles,
+    lock: Arc<LockFile>,
+    fresh: impl FnOnce() -> KeyImage,
+) -> Result<(Tree, FileStorage, Recovery), StoreError> {
+    let installed = crate::replace::install(files, &lock)?;
+    let (tree, storage, mut report) = recover_files(files, lock, fresh)?;
+    if let Some(before) = installed {
+        report.merge(before);
+    }
+    Ok((tree, storage, report))
+}
+
+/// [`recover`] without looking for a staged replacement.
+pub(crate) fn recover_files(
     files: &HiveFiles,
     lock: Arc<LockFile>,
     fresh: impl FnOnce() -> KeyImage,

@@ -198,7 +198,11 @@ pub fn parse(file: &str, text: &str) -> Result<PolicySpec, PolicyErrors> {
                 "allow" => SyncDefault::Allow,
                 "deny" => SyncDefault::Deny,
                 other => {
-                    errors.push(lines.err(&d.span(), None, format!("sync-default `{other}`: expected `allow` or `deny`")));
+                    errors.push(lines.err(
+                        &d.span(),
+                        None,
+                        format!("sync-default `{other}`: expected `allow` or `deny`"),
+                    ));
                     SyncDefault::Allow
                 }
             };
@@ -211,7 +215,11 @@ pub fn parse(file: &str, text: &str) -> Result<PolicySpec, PolicyErrors> {
         if id.get_ref().trim().is_empty() {
             errors.push(lines.err(&id.span(), None, "the id is empty"));
         } else if let Some(first) = ids.insert(id.get_ref().clone(), line) {
-            errors.push(lines.err(&id.span(), Some(id.get_ref()), format!("duplicate id (first used on line {first})")));
+            errors.push(lines.err(
+                &id.span(),
+                Some(id.get_ref()),
+                format!("duplicate id (first used on line {first})"),
+            ));
         }
     };
 
@@ -255,7 +263,11 @@ pub fn parse(file: &str, text: &str) -> Result<PolicySpec, PolicyErrors> {
         rule.sync = r.sync;
         rule.old_value = r.old_value;
         if rule.notify.is_empty() && rule.deny.is_empty() {
-            errors.push(lines.err(&span, Some(id), "the rule neither notifies nor denies anything (give `notify` or `deny`)"));
+            errors.push(lines.err(
+                &span,
+                Some(id),
+                "the rule neither notifies nor denies anything (give `notify` or `deny`)",
+            ));
         }
         if let Some(w) = &r.when {
             match cond(w.get_ref(), "when") {
@@ -277,7 +289,11 @@ pub fn parse(file: &str, text: &str) -> Result<PolicySpec, PolicyErrors> {
             continue;
         }
         if prefix.contains(['*', '?']) {
-            errors.push(lines.err(&h.prefix.span(), None, format!("hardening prefix `{prefix}`: a prefix has no wildcards")));
+            errors.push(lines.err(
+                &h.prefix.span(),
+                None,
+                format!("hardening prefix `{prefix}`: a prefix has no wildcards"),
+            ));
             continue;
         }
         let id = h.id.clone().unwrap_or_else(|| format!("hardening:{prefix}"));
@@ -316,10 +332,16 @@ pub fn parse(file: &str, text: &str) -> Result<PolicySpec, PolicyErrors> {
         for (list, flags, rules) in classes {
             for entry in list {
                 let rule = match entry.get_ref() {
-                    RawProcess::Image(g) => ProcessRule { image: Some(ImageGlob::new(g)), flags, rules, ..Default::default() },
+                    RawProcess::Image(g) => {
+                        ProcessRule { image: Some(ImageGlob::new(g)), flags, rules, ..Default::default() }
+                    }
                     RawProcess::Facts(f) => {
                         if f.image.is_none() && f.uid.is_none() && f.box_name.is_none() {
-                            errors.push(lines.err(&entry.span(), None, "a process entry needs `image`, `uid` or `box`"));
+                            errors.push(lines.err(
+                                &entry.span(),
+                                None,
+                                "a process entry needs `image`, `uid` or `box`",
+                            ));
                             continue;
                         }
                         ProcessRule {
@@ -387,10 +409,7 @@ pub fn cond(v: &toml::Value, at: &str) -> Result<Cond, String> {
         .and_then(toml::Value::as_str)
         .ok_or_else(|| format!("{at}: expected `all`, `any`, `not`, or a `field` with a comparison"))?;
     let field = Field::from_name(field_name).ok_or_else(|| {
-        format!(
-            "{at}: unknown field `{field_name}` (expected one of: {})",
-            Field::ALL.map(Field::name).join(", ")
-        )
+        format!("{at}: unknown field `{field_name}` (expected one of: {})", Field::ALL.map(Field::name).join(", "))
     })?;
     let mut conds = Vec::new();
     for (k, v) in t {

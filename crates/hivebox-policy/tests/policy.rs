@@ -47,7 +47,7 @@ fn the_documented_example_compiles_and_decides() {
     assert_eq!(judge(&p, RegOp::SetValue, RUN, Some("evil"), "/usr/lib/hivebox/x/helper"), Some(DenyReason::Rule));
     // Notify-only operations are not denied.
     let j = p.judge(
-        &Subject { op: RegOp::CreateKey, key: &format!(r"{RUN}"), value_name: None, new_key: None, details: None },
+        &Subject { op: RegOp::CreateKey, key: RUN, value_name: None, new_key: None, details: None },
         &actor("/tmp/x"),
     );
     assert_eq!(j.denied, None);
@@ -71,7 +71,8 @@ fn errors_name_file_line_and_rule() {
     assert!(msgs.iter().any(|m| m.starts_with("p.toml:8: rule `a`: key `HKXX\\y`")), "{msgs:?}");
     let errs = parse("p.toml", "[[rule]]\nid = \"b\"\nkey = 'HKLM\\x'\nnotify = [\"create-key\"]\nwhen = { field = \"User\", equals = \"x\" }\n").unwrap_err();
     assert!(errs.to_string().contains("p.toml:5: rule `b`: when: unknown field `User`"), "{errs}");
-    let errs = parse("p.toml", "[[rule]]\nid = \"c\"\nkey = 'HKLM\\x'\nnotify = [\"create-key\"]\nbogus = 1\n").unwrap_err();
+    let errs =
+        parse("p.toml", "[[rule]]\nid = \"c\"\nkey = 'HKLM\\x'\nnotify = [\"create-key\"]\nbogus = 1\n").unwrap_err();
     assert!(errs.to_string().starts_with("p.toml:"), "{errs}");
     assert!(errs.to_string().contains("bogus"), "{errs}");
     let errs = parse("p.toml", "[[rule]]\nid = \"d\"\nkey = 'HKLM\\x\\{0}'\nnotify = [\"create-key\"]\n").unwrap_err();

@@ -25,10 +25,11 @@ pub enum Verb {
     Load,
     Unload,
     Restore,
+    Replace,
 }
 
 impl Verb {
-    const ALL: [Verb; 13] = [
+    const ALL: [Verb; 14] = [
         Verb::Query,
         Verb::Add,
         Verb::Delete,
@@ -42,6 +43,7 @@ impl Verb {
         Verb::Load,
         Verb::Unload,
         Verb::Restore,
+        Verb::Replace,
     ];
 
     /// The verb as `reg.exe` spells it in messages (`QUERY`).
@@ -60,6 +62,7 @@ impl Verb {
             Verb::Load => "LOAD",
             Verb::Unload => "UNLOAD",
             Verb::Restore => "RESTORE",
+            Verb::Replace => "REPLACE",
         }
     }
 
@@ -211,6 +214,12 @@ pub enum Command {
         key: String,
         file: String,
     },
+    /// `replace KEY NEWFILE OLDFILE`.
+    Replace {
+        key: String,
+        new_file: String,
+        old_file: String,
+    },
 }
 
 /// A command line `reg` cannot understand.
@@ -308,6 +317,10 @@ pub fn parse(args: &[String]) -> Result<Command, SyntaxError> {
         Verb::Restore => {
             let [key, file] = p.positionals(["KEY", "FILE"])?;
             Ok(Command::Restore { key, file })
+        }
+        Verb::Replace => {
+            let [key, new_file, old_file] = p.positionals(["KEY", "NEWFILE", "OLDFILE"])?;
+            Ok(Command::Replace { key, new_file, old_file })
         }
     }
 }

@@ -6,7 +6,7 @@ const OVERVIEW: &str = r#"
 hivebox reg OPERATION [parameters]
 
   Operations:  QUERY | ADD | DELETE | COPY | COMPARE | RENAME | FLUSH |
-               EXPORT | IMPORT | SAVE | RESTORE | LOAD | UNLOAD
+               EXPORT | IMPORT | SAVE | RESTORE | LOAD | UNLOAD | REPLACE
 
   Return code (except COMPARE):  0 - successful   1 - failed
 
@@ -197,6 +197,21 @@ Example:
   hivebox reg unload HKLM\OFFLINE
 "#;
 
+const REPLACE: &str = r#"
+hivebox reg REPLACE KEY NEWFILE OLDFILE
+
+  From the next command on, the hive file NEWFILE takes the place of the file of
+  the hive holding KEY, and the hive's contents as they are then go to OLDFILE
+  (a regf hive). No key changes now. The hive is a base hive (HKLM\SOFTWARE,
+  ...), HKCU, or one LOAD mounted (replaced when it is next loaded, if it is
+  unloaded meanwhile); a key below its root names the same hive. NEWFILE must be
+  a valid hive (a dirty Windows hive is read with its .LOG1/.LOG2); OLDFILE must
+  not exist.
+
+Example:
+  hivebox reg replace HKLM\OFFLINE contoso.hiv offline-old.hiv
+"#;
+
 /// The help text for the overview (`None`) or one verb.
 pub fn text(verb: Option<Verb>) -> &'static str {
     match verb {
@@ -214,5 +229,6 @@ pub fn text(verb: Option<Verb>) -> &'static str {
         Some(Verb::Restore) => RESTORE,
         Some(Verb::Load) => LOAD,
         Some(Verb::Unload) => UNLOAD,
+        Some(Verb::Replace) => REPLACE,
     }
 }

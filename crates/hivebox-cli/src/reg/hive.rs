@@ -1,9 +1,11 @@
-//! `reg save`, `restore`, `load` and `unload`: regf hive files.
+//! `reg save`, `restore`, `load`, `unload` and `replace`: regf hive files.
 //!
 //! `save` writes a key's subtree as a hive file (`NtSaveKey`, then the regf writer); `restore`
 //! reads one (its transaction logs replayed if it is dirty) and replaces a key's contents with
 //! it (`NtRestoreKey`). `load` and `unload` mount and unmount a hive file directly below `HKLM`
-//! or `HKU` through the store, which remembers the mount until it is unloaded.
+//! or `HKU` through the store, which remembers the mount until it is unloaded. `replace` reads
+//! a hive file and, through `NtReplaceKey`, has the store stage it to take the place of a
+//! hive's file at the next open.
 
 use super::error::RegError;
 use super::export::{file_error, may_write};
@@ -74,6 +76,41 @@ pub fn unload(s: &Session<'_>, key: &str, io: &mut Io<'_>) -> Result<i32, RegErr
     success(io)
 }
 
+/// `reg replace KEY NEWFILE OLDFILE`.
+///
+/// NEWFILE is read whole first; then `NtReplaceKey` runs through the callbacks and the store
+/// stages the replacement. The key is opened for reading and writing, hivebox's stand-in for
+/// the `SeRestorePrivilege` Windows requires.
+pub fn replace(s: &Session<'_>, key: &str, new_file: &str, old_file: &str, io: &mut Io<'_>) -> Result<i32, RegError> {
+    let path = parse_path(key)?;
+    let home = store(s)?;
+    let image = regf::Hive::open(Path::new(new_file))
+        .and_then(|h| h.to_image())
+        .map_err(|e| file_error(new_file, None, format!("cannot read the hive: {e}")))?;
+    let k = s.open(&path, KEY_READ | KEY_WRITE)?;
+    // The callbacks are told absolute names: a relative one means nothing to them.
+    let absolute = |f: &str| std::path::absolute(f).map_or_else(|_| f.to_owned(), |p| p.display().to_string());
+    let mut failure = None;
+    let staged = s.registry.replace_key(&s.caller, k.handle, &absolute(new_file), &absolute(old_file), |root| {
+        home.stage_replacement(root, &image, Path::new(new_file), Path::new(old_file)).map_err(|e| {
+            let status = match e {
+                StoreError::Replace { .. } => NtStatus::STATUS_INVALID_PARAMETER,
+                StoreError::Corrupt { .. } => NtStatus::STATUS_REGISTRY_CORRUPT,
+                _ => NtStatus::STATUS_REGISTRY_IO_FAILED,
+            };
+            failure = Some(e);
+            status
+        })
+    });
+    staged.map_err(|status| match failure {
+        Some(StoreError::Replace { path, reason }) => file_error(&path.display().to_string(), None, reason),
+        Some(StoreError::Io { path, source }) => file_error(&path.display().to_string(), None, source.to_string()),
+        Some(other) => RegError::Hive { message: other.to_string(), at: path.display() },
+        None => RegError::at(status, path.display()),
+    })?;
+    success(io)
+}
+
 /// `KEY` as a mount point: a native path directly below `\REGISTRY\MACHINE` or `\REGISTRY\USER`.
 fn mount_point(s: &Session<'_>, key: &str) -> Result<(KeyPath, String), RegError> {
     let path = parse_path(key)?;
@@ -92,5 +129,5 @@ fn mount_point(s: &Session<'_>, key: &str) -> Result<(KeyPath, String), RegError
 }
 
 fn store<'r>(s: &Session<'r>) -> Result<&'r hivebox_hive::Home, RegError> {
-    s.home.ok_or_else(|| RegError::Setup("loading and unloading hives needs the registry store".into()))
+    s.home.ok_or_else(|| RegError::Setup("loading, unloading and replacing hives needs the registry store".into()))
 }

@@ -13,7 +13,9 @@
 //!
 //! `save` and `restore` write and read regf hive files (`hivebox_hive::regf`); `load` and
 //! `unload` mount and unmount a hive file through the store (`hivebox_hive::Home::load_hive`),
-//! which mounts it again at every later open until it is unloaded.
+//! which mounts it again at every later open until it is unloaded; `replace` stages a hive
+//! file to take a hive's place at the next open (`NtReplaceKey`,
+//! `hivebox_hive::Home::stage_replacement`).
 //!
 //! What it does not do: remote registries (`\\machine\...`), `/reg:32`/`/reg:64` views (accepted
 //! and ignored: there is one view).
@@ -76,12 +78,21 @@ pub fn run(args: &[String]) -> i32 {
             Root::CurrentUser.long_name()
         )));
     }
+    let home_dir = hivebox_hive::default_home();
+    let protection =
+        match crate::protection::Protection::install(&home_dir, &home.registry, Arc::new(hivebox_hive::SystemClock)) {
+            Ok(p) => p,
+            Err(e) => return fail(&RegError::Setup(format!("{e:#}"))),
+        };
     let mut session = Session::new(&home.registry, caller, sid);
     session.home = Some(&home);
     let mut out = BufWriter::new(std::io::stdout().lock());
     let mut ask = ask_terminal;
     let result = execute(&session, &command, &mut Io { out: &mut out, ask: &mut ask });
     let result = result.and_then(|code| out.flush().map(|()| code).map_err(RegError::Output));
+    if let Err(e) = protection.finish() {
+        eprintln!("hivebox: protection events could not be written: {e:#}");
+    }
     match result {
         Ok(code) => code,
         // The reader went away (`| head`): nothing more to say to anyone.
@@ -115,6 +126,7 @@ pub fn execute(s: &Session<'_>, command: &Command, io: &mut Io<'_>) -> Result<i3
         Command::Load { key, file } => hive::load(s, key, file, io),
         Command::Unload { key } => hive::unload(s, key, io),
         Command::Restore { key, file } => hive::restore(s, key, file, io),
+        Command::Replace { key, new_file, old_file } => hive::replace(s, key, new_file, old_file, io),
     }
 }
 
@@ -125,9 +137,26 @@ fn current_caller() -> Result<(Caller, String), RegError> {
         .map_err(|e| RegError::Setup(format!("cannot learn the calling user from /proc/self: {e}")))?
         .uid();
     let sid = hivebox_core::path::unix_user_sid(uid);
-    let image = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default();
-    let process = ProcessInfo { pid: std::process::id(), image, ..ProcessInfo::default() };
+    // Kernel facts only: the executable the kernel runs, the uid it gave, the cgroup it put us in.
+    let image = std::fs::read_link("/proc/self/exe").map(|p| p.display().to_string()).unwrap_or_default();
+    let process = ProcessInfo {
+        pid: std::process::id(),
+        image,
+        uid: Some(uid),
+        box_name: box_of_cgroup(&std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default()),
+        ..ProcessInfo::default()
+    };
     Ok((Caller::user(Token { user_sid: sid.clone(), system: false }, process), sid))
+}
+
+/// The box a process is in, from its `/proc/PID/cgroup`: a cgroup `.../hivebox/<box>[/...]`.
+pub fn box_of_cgroup(cgroup: &str) -> Option<String> {
+    cgroup.lines().find_map(|line| {
+        let path = line.splitn(3, ':').nth(2)?;
+        let mut parts = path.split('/').skip_while(|c| *c != "hivebox");
+        parts.next()?;
+        parts.next().filter(|b| !b.is_empty()).map(str::to_owned)
+    })
 }
 
 /// Asks on the terminal; `None` when stdin is not one.

@@ -205,7 +205,7 @@ pub(super) fn tokenize(verb: Verb, rest: &[String]) -> Result<Parsed, SyntaxErro
 
 /// Whether a verb takes a file name, which may start with `/`.
 fn takes_file(verb: Verb) -> bool {
-    matches!(verb, Verb::Export | Verb::Import | Verb::Save | Verb::Load | Verb::Restore)
+    matches!(verb, Verb::Export | Verb::Import | Verb::Save | Verb::Load | Verb::Restore | Verb::Replace)
 }
 
 /// The switches a verb accepts.
@@ -217,6 +217,8 @@ fn table(verb: Verb) -> &'static [Spec] {
         Verb::Copy => COPY,
         Verb::Compare => COMPARE,
         Verb::Export | Verb::Save => EXPORT,
-        Verb::Rename | Verb::Flush | Verb::Import | Verb::Load | Verb::Unload | Verb::Restore => VIEW_ONLY,
+        Verb::Rename | Verb::Flush | Verb::Import | Verb::Load | Verb::Unload | Verb::Restore | Verb::Replace => {
+            VIEW_ONLY
+        }
     }
 }

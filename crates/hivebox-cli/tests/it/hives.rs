@@ -1,5 +1,5 @@
-//! `reg save`, `restore`, `load` and `unload`: regf hive files written, read and mounted by the
-//! real binary, and checked with hivex (`hivexget`).
+//! `reg save`, `restore`, `load`, `unload` and `replace`: regf hive files written, read and
+//! mounted by the real binary, and checked with hivex (`hivexget`) or the hive reader.
 
 use crate::{DONE, Home};
 use std::path::{Path, PathBuf};
@@ -155,4 +155,82 @@ fn load_real_corpus_hives() {
         }
         home.ok(&["unload", &key]);
     }
+}
+
+/// The value `name` of the key at `path` (relative to the root) in a hive file, by the reader.
+fn value_in(hive: &str, path: &[&str], name: &str) -> Option<hivebox_core::Value> {
+    let image = hivebox_hive::regf::Hive::open(Path::new(hive)).unwrap().to_image().unwrap();
+    let mut key = &image;
+    for c in path {
+        key = key.subkeys.iter().find(|k| k.name.eq_ignore_ascii_case(c))?;
+    }
+    key.values.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone())
+}
+
+#[test]
+fn replace_takes_effect_at_the_next_command() {
+    let home = Home::new();
+    contoso(&home);
+    let saved = file(&home, "saved.hiv");
+    home.ok(&["save", r"HKCU\Software\Contoso", &saved]);
+    let live = file(&home, "live.hiv");
+    home.ok(&["save", r"HKCU\Software\Contoso", &live]);
+    home.ok(&["load", r"HKLM\OFFLINE", &live]);
+    // The live hive changes after the save.
+    home.ok(&["add", r"HKLM\OFFLINE", "/v", "Port", "/t", "REG_DWORD", "/d", "1", "/f"]);
+    home.ok(&["add", r"HKLM\OFFLINE\Extra"]);
+    let before = home.ok(&["query", r"HKLM\OFFLINE", "/s"]);
+    let live_bytes = std::fs::read(&live).unwrap();
+
+    let old = file(&home, "old.hiv");
+    // A key below the root names its hive, as RegReplaceKey documents.
+    assert_eq!(home.ok(&["replace", r"HKLM\OFFLINE\Sub", &saved, &old]), DONE);
+    // Nothing changed in that command: the hive's file is as it was and OLDFILE is not there yet.
+    assert_eq!(std::fs::read(&live).unwrap(), live_bytes);
+    assert!(!Path::new(&old).exists());
+    assert!(Path::new(&format!("{live}.replace")).is_file());
+
+    // The next command sees the saved contents.
+    let after = home.ok(&["query", r"HKLM\OFFLINE", "/s"]);
+    let original = home.ok(&["query", r"HKCU\Software\Contoso", "/s"]);
+    assert_eq!(after, original.replace(r"HKEY_CURRENT_USER\Software\Contoso", r"HKEY_LOCAL_MACHINE\OFFLINE"));
+    assert_ne!(after, before);
+    assert!(!Path::new(&format!("{live}.replace")).exists());
+    // OLDFILE holds what the hive held before, the changes made after the save included.
+    assert_eq!(value_in(&old, &[], "Port"), Some(hivebox_core::Value::dword(1)));
+    assert_eq!(value_in(&old, &[], "Name"), Some(hivebox_core::Value::sz("Contoso Ltd")));
+    let image = hivebox_hive::regf::Hive::open(Path::new(&old)).unwrap().to_image().unwrap();
+    assert!(image.subkeys.iter().any(|k| k.name == "Extra"), "{image:?}");
+    // The replaced hive takes changes and keeps them.
+    home.ok(&["add", r"HKLM\OFFLINE", "/v", "Later", "/d", "yes"]);
+    assert!(home.ok(&["query", r"HKLM\OFFLINE", "/v", "Later"]).contains("yes"));
+    home.ok(&["unload", r"HKLM\OFFLINE"]);
+    assert_eq!(value_in(&live, &[], "Later"), Some(hivebox_core::Value::sz("yes")));
+}
+
+#[test]
+fn replace_a_base_hive_and_what_it_refuses() {
+    let home = Home::new();
+    contoso(&home);
+    let saved = file(&home, "saved.hiv");
+    home.ok(&["save", r"HKCU\Software\Contoso", &saved]);
+    let state = home.state();
+
+    let err = home.fails(&["replace", "HKCU", &file(&home, "nope.hiv"), &file(&home, "o.hiv")]);
+    assert!(err.starts_with(&format!("ERROR: {}: cannot read the hive", file(&home, "nope.hiv"))), "{err}");
+    let err = home.fails(&["replace", "HKCU", &saved, &saved]);
+    assert_eq!(err, format!("ERROR: {saved}: the file exists already (the hive's current file is moved there)"));
+    let err = home.fails(&["replace", "HKLM", &saved, &file(&home, "o.hiv")]);
+    assert!(err.contains("(STATUS_INVALID_PARAMETER) at HKEY_LOCAL_MACHINE"), "{err}");
+    let err = home.fails(&["replace", "HKCU", &saved]);
+    assert!(err.contains("Missing OLDFILE"), "{err}");
+    assert_eq!(home.state(), state, "a refused replace changes nothing");
+
+    // HKCU is the user's hive: it becomes the saved key.
+    let old = file(&home, "hkcu-old.hiv");
+    assert_eq!(home.ok(&["replace", "HKCU", &saved, &old]), DONE);
+    let q = home.ok(&["query", "HKCU", "/v", "Name"]);
+    assert!(q.contains("Contoso Ltd"), "{q}");
+    assert!(home.ok(&["query", r"HKCU\Sub", "/v", "List"]).contains("REG_MULTI_SZ"));
+    assert_eq!(value_in(&old, &["Software", "Contoso"], "Port"), Some(hivebox_core::Value::dword(8080)));
 }

@@ -119,10 +119,10 @@ fn help_texts() {
     let home = Home::new();
     let overview = home.ok(&["/?"]);
     assert!(overview.contains("QUERY | ADD | DELETE | COPY | COMPARE | RENAME | FLUSH"), "{overview}");
-    assert!(overview.contains("EXPORT | IMPORT | SAVE | RESTORE | LOAD | UNLOAD"), "{overview}");
+    assert!(overview.contains("EXPORT | IMPORT | SAVE | RESTORE | LOAD | UNLOAD | REPLACE"), "{overview}");
     for verb in [
         "query", "add", "delete", "copy", "compare", "rename", "flush", "export", "import", "save", "restore", "load",
-        "unload",
+        "unload", "replace",
     ] {
         let text = home.ok(&[verb, "/?"]);
         assert!(text.contains(&format!("hivebox reg {}", verb.to_uppercase())), "{verb}: {text}");

@@ -183,6 +183,16 @@ pub enum Operation {
         /// The new contents.
         image: KeyImage,
     },
+    /// `REG_REPLACE_KEY_INFORMATION`: the file behind the hive holding the key is being
+    /// replaced, from the next time the hive is loaded.
+    ReplaceKey {
+        /// The key object (any key of the hive).
+        object: ObjectId,
+        /// Where the hive's current file is to be kept.
+        old_file_name: String,
+        /// The file that becomes the hive.
+        new_file_name: String,
+    },
 }
 
 impl Operation {
@@ -208,6 +218,7 @@ impl Operation {
             Operation::UnLoadKey { .. } => RegNtPreUnLoadKey,
             Operation::SaveKey { .. } => RegNtPreSaveKey,
             Operation::RestoreKey { .. } => RegNtPreRestoreKey,
+            Operation::ReplaceKey { .. } => RegNtPreReplaceKey,
         }
     }
 
@@ -229,7 +240,8 @@ impl Operation {
             | Operation::LoadKey { object, .. }
             | Operation::UnLoadKey { object }
             | Operation::SaveKey { object, .. }
-            | Operation::RestoreKey { object, .. } => *object,
+            | Operation::RestoreKey { object, .. }
+            | Operation::ReplaceKey { object, .. } => *object,
             Operation::CreateKey(info) | Operation::OpenKey(info) => info.root_object,
         }
     }

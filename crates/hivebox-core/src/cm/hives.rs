@@ -1,4 +1,4 @@
-//! Hives in the registry: load (mount), unload, save and restore.
+//! Hives in the registry: load (mount), unload, save, restore and replace.
 //!
 //! A hive is a subtree with its own store. Hives are mounted directly below the master keys
 //! `\REGISTRY\MACHINE` and `\REGISTRY\USER`, as `RegLoadKey` allows. What a hive is stored in
@@ -73,7 +73,7 @@ impl Registry {
                 if slot == st.hives.len() {
                     st.hives.push(None);
                 }
-                st.hives[slot] = Some(HiveSlot { root, storage });
+                st.hives[slot] = Some(HiveSlot { root, storage, replaced: false });
                 st.fire(parent, REG_NOTIFY_CHANGE_NAME, &mut fired);
                 Ok(())
             })();
@@ -126,7 +126,7 @@ impl Registry {
                 let slot = hives.get_mut(hive - 1).and_then(Option::take).ok_or(NtStatus::STATUS_INVALID_PARAMETER)?;
                 let mut storage = slot.storage;
                 if let Err(e) = storage.flush(&|| tree.image_at(key)) {
-                    hives[hive - 1] = Some(HiveSlot { root: key, storage });
+                    hives[hive - 1] = Some(HiveSlot { root: key, storage, replaced: slot.replaced });
                     return Err(e.status());
                 }
                 let parent = tree.parent(key);
@@ -198,6 +198,64 @@ impl Registry {
                 Ok(())
             })();
             let r = super::ops::release(st, fired, r);
+            (status_of(&r), Some(object))
+        });
+        outcome.status.ok()
+    }
+
+    /// `NtReplaceKey`: from the next time it is loaded, the hive holding the key behind
+    /// `handle` is read from `new_file`, and its current file is kept as `old_file`. The live
+    /// contents do not change now.
+    ///
+    /// The core touches no file: after the callbacks have allowed the operation, `stage` is
+    /// called with the native path of the hive's root and does the staging (checks
+    /// `new_file`, arranges the swap); its error is the operation's. It runs without the
+    /// registry lock held.
+    ///
+    /// As `RegReplaceKey` documents, a key below a hive's root stands for its hive. A key in
+    /// no hive (`\REGISTRY` and the master keys, which have no file) fails with
+    /// `STATUS_INVALID_PARAMETER` (hivebox's choice: Windows has no such key to refuse). A
+    /// second replace of a hive fails with `STATUS_FILE_RENAMED` until the hive is loaded
+    /// again, as Windows refuses a hive marked `HIVE_HAS_BEEN_REPLACED`.
+    pub fn replace_key(
+        &self,
+        caller: &Caller,
+        handle: Handle,
+        new_file: &str,
+        old_file: &str,
+        stage: impl FnOnce(&str) -> Result<(), NtStatus>,
+    ) -> Result<(), NtStatus> {
+        let object = self.handle_object(handle)?;
+        let mut op =
+            Operation::ReplaceKey { object, old_file_name: old_file.to_owned(), new_file_name: new_file.to_owned() };
+        let outcome = self.dispatch(caller, &mut op, |_| {
+            // The hive is marked replaced under the lock (so a concurrent replace of it
+            // fails), staged without it, and unmarked if staging fails.
+            let reserved = (|| {
+                let mut st = self.lock_for(object)?;
+                let key = super::ops::live_key(&st, object)?;
+                let index = (st.tree.hive_of(key) as usize).checked_sub(1).ok_or(NtStatus::STATUS_INVALID_PARAMETER)?;
+                let slot =
+                    st.hives.get_mut(index).and_then(Option::as_mut).ok_or(NtStatus::STATUS_INVALID_PARAMETER)?;
+                if slot.replaced {
+                    return Err(NtStatus::STATUS_FILE_RENAMED);
+                }
+                slot.replaced = true;
+                let root = slot.root;
+                Ok((index, root, st.tree.path(root)))
+            })();
+            let r = reserved.and_then(|(index, root, path)| {
+                let staged = stage(&path);
+                if staged.is_err() {
+                    let mut st = self.inner.state.lock();
+                    if let Some(Some(slot)) = st.hives.get_mut(index)
+                        && slot.root == root
+                    {
+                        slot.replaced = false;
+                    }
+                }
+                staged
+            });
             (status_of(&r), Some(object))
         });
         outcome.status.ok()

@@ -63,8 +63,12 @@ pub struct ProcessInfo {
     pub image: String,
     /// The box the process runs in, if any.
     pub box_name: Option<String>,
-    /// Process class flags (for filters such as protection).
+    /// Process class flags (WdFilter's `ProcessFlags`, for filters such as protection).
     pub flags: u32,
+    /// Process rules (WdFilter's `ProcessRules`).
+    pub rules: u32,
+    /// The user id, when the kernel told it.
+    pub uid: Option<u32>,
 }
 
 /// Who performs an operation: processor mode, token and process, and (for calls issued from
@@ -221,6 +225,9 @@ pub(crate) struct State {
 pub(crate) struct HiveSlot {
     pub(crate) root: KeyId,
     pub(crate) storage: Box<dyn Storage>,
+    /// `NtReplaceKey` staged a new file for it (`HIVE_HAS_BEEN_REPLACED`): a second replace
+    /// fails until the hive is loaded again.
+    pub(crate) replaced: bool,
 }
 
 /// A hive to mount when building a registry: where, its contents, and its store.
@@ -306,7 +313,7 @@ impl Registry {
             tree.node_mut(id).hive = 1;
         }
         let root = tree.root();
-        let hives = vec![Some(HiveSlot { root, storage })];
+        let hives = vec![Some(HiveSlot { root, storage, replaced: false })];
         Self::assemble(tree, hives, clock, options)
     }
 
@@ -325,7 +332,7 @@ impl Registry {
             let (parent, name) = mount_point(&tree, &mount.path)?;
             let hive = hives.len() as u32 + 1;
             let id = tree.graft(parent, &name, mount.image, hive)?;
-            hives.push(Some(HiveSlot { root: id, storage: mount.storage }));
+            hives.push(Some(HiveSlot { root: id, storage: mount.storage, replaced: false }));
         }
         Ok(Self::assemble(tree, hives, clock, options))
     }
@@ -546,6 +553,16 @@ impl Registry {
         let st = self.lock_for(object)?;
         let obj = st.objects.get(object.0).ok_or(NtStatus::STATUS_INVALID_PARAMETER)?;
         Ok((obj.key, st.tree.path(obj.key)))
+    }
+
+    /// `ObOpenObjectByPointer`: a new handle with `access` on a referenced key object (what a
+    /// callback uses to query the key an operation is about). Close it with
+    /// [`Registry::close_key`].
+    pub fn open_object_by_pointer(&self, object: ObjectId, access: u32) -> Result<Handle, NtStatus> {
+        let mut st = self.inner.state.lock();
+        let obj = st.objects.get_mut(object.0).ok_or(NtStatus::STATUS_INVALID_HANDLE)?;
+        obj.handles += 1;
+        Ok(Handle(st.handles.insert(HandleEntry { object, access })))
     }
 
     /// The object a handle refers to, with a new pointer reference.

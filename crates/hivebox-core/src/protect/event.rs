@@ -59,8 +59,9 @@ pub struct ProtectionEvent {
     pub decided_by: Option<&'static str>,
 }
 
-/// Sysmon's rendering of data in `Details`: `DWORD (0x00000001)`, `QWORD (0x00000000-0x00000001)`,
-/// the string itself for string types, `Binary Data` for the rest.
+/// Sysmon's rendering of data in `Details`: `DWORD (0x00000001)`, `QWORD (0x00000000-0x00000001)`
+/// (high, low), a string with `%` doubled (`(Empty)` when empty), `Binary Data` for the rest
+/// (`REG_MULTI_SZ` included), as the shared traces show.
 pub fn render_details(v: &Value) -> String {
     match v.ty {
         ValueType::REG_DWORD if v.data.len() == 4 => {
@@ -70,9 +71,10 @@ pub fn render_details(v: &Value) -> String {
             let q = u64::from_le_bytes(v.data[..8].try_into().expect("eight bytes"));
             format!("QWORD (0x{:08x}-0x{:08x})", q >> 32, q & 0xFFFF_FFFF)
         }
-        ValueType::REG_SZ | ValueType::REG_EXPAND_SZ => v.as_string().unwrap_or_else(|_| "Binary Data".into()),
-        ValueType::REG_MULTI_SZ => match v.as_multi_sz() {
-            Ok(items) => items.join(" "),
+        ValueType::REG_SZ | ValueType::REG_EXPAND_SZ => match v.as_string() {
+            Ok(s) if s.is_empty() => "(Empty)".into(),
+            // Sysmon doubles `%` (its message formatting escapes it).
+            Ok(s) => s.replace('%', "%%"),
             Err(_) => "Binary Data".into(),
         },
         _ => "Binary Data".into(),
@@ -187,6 +189,9 @@ mod tests {
         assert_eq!(render_details(&Value::qword(0x1_0000_0002)), "QWORD (0x00000001-0x00000002)");
         assert_eq!(render_details(&Value::sz(r"C:\x.exe")), r"C:\x.exe");
         assert_eq!(render_details(&Value::binary(&[1, 2])), "Binary Data");
+        assert_eq!(render_details(&Value::multi_sz(&["a", "b"])), "Binary Data");
+        assert_eq!(render_details(&Value::sz("")), "(Empty)");
+        assert_eq!(render_details(&Value::expand_sz(r"%SystemRoot%\x.exe")), r"%%SystemRoot%%\x.exe");
     }
 
     #[test]

@@ -11,7 +11,7 @@
 use super::bits::RegOp;
 use super::event::{EventVerdict, ProtectionEvent, render_details};
 use super::path::{render_key, render_target};
-use super::policy::{Actor, CompiledPolicy, DenyReason, Details, Judgement, SyncDefault, Subject};
+use super::policy::{Actor, CompiledPolicy, DenyReason, Details, Judgement, Subject, SyncDefault};
 use super::queue::{Decider, Decision, EventSink};
 use crate::access::KEY_QUERY_VALUE;
 use crate::cm::{Argument, CallbackCx, Caller, Cookie, ObjectId, OpenOptions, Operation, Registry, RegistryCallback};

@@ -28,7 +28,7 @@ fn is_control_set(c: &str, current: u32) -> bool {
 }
 
 /// The root of a path: how many leading components it takes and its walk form.
-fn root_of<'a>(comps: &[&'a str]) -> (usize, &'static [&'static str]) {
+fn root_of(comps: &[&str]) -> (usize, &'static [&'static str]) {
     let eq = |i: usize, s: &str| comps.get(i).is_some_and(|c| c.eq_ignore_ascii_case(s));
     if eq(0, "REGISTRY") {
         if eq(1, "MACHINE") {
@@ -133,7 +133,11 @@ pub fn render_key(key: &str, current_control_set: u32) -> String {
     let mut out = String::with_capacity(key.len());
     let mut rest = &comps[skip..];
     match root {
-        ["HKLM"] if rest.len() >= 2 && rest[0].eq_ignore_ascii_case("SOFTWARE") && rest[1].eq_ignore_ascii_case("Classes") => {
+        ["HKLM"]
+            if rest.len() >= 2
+                && rest[0].eq_ignore_ascii_case("SOFTWARE")
+                && rest[1].eq_ignore_ascii_case("Classes") =>
+        {
             out.push_str("HKCR");
             rest = &rest[2..];
         }
@@ -217,10 +221,7 @@ pub fn parse_key_pattern(text: &str, current_control_set: u32) -> Result<Vec<Vec
             for (i, c) in rest.iter().enumerate() {
                 match c {
                     CompPat::Lit(l)
-                        if machine
-                            && i == 1
-                            && rest[0] == lit("SYSTEM")
-                            && is_control_set(l, current_control_set) =>
+                        if machine && i == 1 && rest[0] == lit("SYSTEM") && is_control_set(l, current_control_set) =>
                     {
                         r.push(lit("CURRENTCONTROLSET"))
                     }
@@ -261,11 +262,11 @@ mod tests {
 
     #[test]
     fn sysmon_rendering() {
+        assert_eq!(render_key(r"\REGISTRY\MACHINE\SOFTWARE\Classes\CLSID\{x}", 1), r"HKCR\CLSID\{x}");
         assert_eq!(
-            render_key(r"\REGISTRY\MACHINE\SOFTWARE\Classes\CLSID\{x}", 1),
-            r"HKCR\CLSID\{x}"
+            render_key(r"\REGISTRY\MACHINE\SYSTEM\ControlSet001\Services", 1),
+            r"HKLM\SYSTEM\CurrentControlSet\Services"
         );
-        assert_eq!(render_key(r"\REGISTRY\MACHINE\SYSTEM\ControlSet001\Services", 1), r"HKLM\SYSTEM\CurrentControlSet\Services");
         assert_eq!(render_key(r"\REGISTRY\USER\S-1-5-21-1\Software", 1), r"HKU\S-1-5-21-1\Software");
         assert_eq!(render_target(r"\REGISTRY\MACHINE\SOFTWARE\Run", Some(""), 1), r"HKLM\SOFTWARE\Run\(Default)");
     }

@@ -514,7 +514,9 @@ fn index_run(run: &str, sa: bool, ea: bool) -> Option<Vec<Vec<CompPat>>> {
 /// A whole-string root name (`HKLM`) as walk components.
 fn root_alts(p: &str) -> Option<Vec<CompPat>> {
     match p {
-        "HKCR" => Some(vec![CompPat::Lit("HKLM".into()), CompPat::Lit("SOFTWARE".into()), CompPat::Lit("CLASSES".into())]),
+        "HKCR" => {
+            Some(vec![CompPat::Lit("HKLM".into()), CompPat::Lit("SOFTWARE".into()), CompPat::Lit("CLASSES".into())])
+        }
         p => Some(vec![CompPat::Lit(p.into())]),
     }
 }

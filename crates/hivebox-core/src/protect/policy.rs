@@ -493,6 +493,8 @@ mod tests {
         assert!(ImageGlob::new("/usr/lib/**").matches("/usr/lib/hivebox/x/helper"));
         assert!(!ImageGlob::new("/usr/bin/hivebox").matches("/usr/bin/HIVEBOX"));
         assert!(ImageGlob::new(r"C:\Windows\System32\services.exe").matches(r"c:\windows\system32\SERVICES.EXE"));
-        assert!(ImageGlob::new(r"C:\Windows\WinSxS\**\TiWorker.exe").matches(r"C:\Windows\WinSxS\amd64_x\TiWorker.exe"));
+        assert!(
+            ImageGlob::new(r"C:\Windows\WinSxS\**\TiWorker.exe").matches(r"C:\Windows\WinSxS\amd64_x\TiWorker.exe")
+        );
     }
 }

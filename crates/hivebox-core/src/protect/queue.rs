@@ -62,7 +62,11 @@ impl EventQueue {
             q.dropped += 1;
             return;
         }
-        if high { q.high.push_back(event) } else { q.normal.push_back(event) }
+        if high {
+            q.high.push_back(event)
+        } else {
+            q.normal.push_back(event)
+        }
         drop(q);
         self.ready.notify_one();
     }

@@ -5,6 +5,7 @@
 //!   one test per scenario (see `docs/conformance.md`).
 //! * `ops`: every registry operation on its own (statuses, access, names, links, watches).
 //! * `model`: a property test comparing random operation sequences against a reference model.
+//! * `replace`: `NtReplaceKey` through the callbacks, and what it refuses.
 //! * `txn`: transactions (isolation, commit, rollback, conflicts, what reaches the store).
 
 mod common;
@@ -14,5 +15,6 @@ mod dispatch;
 mod hives;
 mod model;
 mod ops;
+mod replace;
 mod txn;
 mod unfiltered;

@@ -10,6 +10,7 @@ mod mount;
 mod recovery;
 mod regf_read;
 mod regf_write;
+mod replace;
 
 use hivebox_core::{Caller, CreateOptions, KeyImage, ManualClock, NtStatus, OpenOptions, Registry, Value};
 use hivebox_hive::{Home, StoreError, open_home};

@@ -1,0 +1,58 @@
+//! The protection filter in the CLI's embedded mode: the policy from `$HIVEBOX_HOME/policy.toml`
+//! (the shipped default when there is none) on the registry the command uses, events to
+//! `$HIVEBOX_HOME/events/`.
+
+use crate::events::{DEFAULT_MAX_BYTES, EventLog, Writer};
+use anyhow::{Context, Result};
+use hivebox_core::protect::{CompiledPolicy, EventQueue, ProtectionFilter};
+use hivebox_core::{Clock, Registry};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The policy file of a home.
+pub fn policy_path(home: &Path) -> PathBuf {
+    home.join("policy.toml")
+}
+
+/// Loads the home's policy: its `policy.toml`, else the default policy. A policy file with
+/// errors is an error (never silently replaced by another policy).
+pub fn load_policy(home: &Path) -> Result<(CompiledPolicy, String)> {
+    let path = policy_path(home);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let name = path.display().to_string();
+            let p =
+                hivebox_policy::compile(&name, &text).map_err(|e| anyhow::anyhow!("the policy is not valid:\n{e}"))?;
+            Ok((p, name))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Ok((hivebox_policy::default_policy(), "the default policy".into()))
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+/// The worker writing the events of the filter registered on a registry.
+#[derive(Debug)]
+pub struct Protection {
+    writer: Writer,
+}
+
+impl Protection {
+    /// Registers the home's policy on `registry`.
+    pub fn install(home: &Path, registry: &Registry, clock: Arc<dyn Clock>) -> Result<Self> {
+        let (policy, _) = load_policy(home)?;
+        let max =
+            std::env::var("HIVEBOX_EVENTS_MAX_BYTES").ok().and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_MAX_BYTES);
+        let log = EventLog::open(&home.join("events"), max)?;
+        let queue = Arc::new(EventQueue::new(1 << 16, 8));
+        let filter = ProtectionFilter::new(policy, queue.clone(), clock);
+        filter.register(registry).map_err(|s| anyhow::anyhow!("the protection filter could not be registered: {s}"))?;
+        Ok(Protection { writer: Writer::start(queue, log) })
+    }
+
+    /// Writes every queued event and stops.
+    pub fn finish(self) -> Result<u64> {
+        self.writer.finish()
+    }
+}
