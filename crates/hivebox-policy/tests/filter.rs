@@ -409,8 +409,8 @@ key = 'HKLM\Software\Microsoft\Windows\CurrentVersion\Run'
 notify = ["set-value"]
 "#;
     let e = env_with(a);
-    let pa = hivebox_policy::compile("a", a).unwrap();
-    let pb = hivebox_policy::compile("b", b).unwrap();
+    let pa = Arc::new(hivebox_policy::compile("a", a).unwrap());
+    let pb = Arc::new(hivebox_policy::compile("b", b).unwrap());
     let stop = AtomicBool::new(false);
     let results = Mutex::new(Vec::new());
     std::thread::scope(|s| {
@@ -426,10 +426,21 @@ notify = ["set-value"]
                 let (e, results) = (&e, &results);
                 s.spawn(move || {
                     let who = caller("/tmp/app");
-                    for i in 0..300 {
+                    // Until both policies have judged this worker's writes (bounded).
+                    let (mut ok, mut refused) = (0, 0);
+                    for i in 0..20_000 {
                         let name = format!("{t}-{i}");
                         let r = e.set(&who, RUN, &name, Value::dword(1));
+                        if r.is_ok() {
+                            ok += 1
+                        } else {
+                            refused += 1
+                        }
                         results.lock().push((name, r.is_ok()));
+                        if i >= 300 && ok > 0 && refused > 0 {
+                            break;
+                        }
+                        std::thread::yield_now();
                     }
                 })
             })

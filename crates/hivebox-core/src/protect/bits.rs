@@ -218,6 +218,16 @@ impl OpSet {
         self.0 == 0
     }
 
+    /// Operations in both sets.
+    pub const fn intersect(self, other: OpSet) -> OpSet {
+        OpSet(self.0 & other.0)
+    }
+
+    /// Operations in either set.
+    pub const fn union(self, other: OpSet) -> OpSet {
+        OpSet(self.0 | other.0)
+    }
+
     /// The operations in the set.
     pub fn iter(self) -> impl Iterator<Item = RegOp> {
         RegOp::ALL.into_iter().filter(move |op| self.contains(*op))

@@ -117,8 +117,8 @@ impl ProtectionFilter {
 
     /// `REG_UPDATE_DATA`: installs a new policy atomically. An operation is judged, from pre
     /// to post, by the policy that was current when its pre ran. Returns the old one.
-    pub fn swap_policy(&self, policy: CompiledPolicy) -> Arc<CompiledPolicy> {
-        self.policy.swap(Arc::new(policy))
+    pub fn swap_policy(&self, policy: impl Into<Arc<CompiledPolicy>>) -> Arc<CompiledPolicy> {
+        self.policy.swap(policy.into())
     }
 
     /// The current policy.

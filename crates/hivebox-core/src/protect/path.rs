@@ -58,9 +58,74 @@ impl WalkPath {
 
     /// Sets the key: a native name (`\REGISTRY\MACHINE\...`) or a Sysmon-style one (`HKLM\...`).
     pub fn set_key(&mut self, key: &str, current_control_set: u32) {
+        if key.is_ascii() && !key.contains("\\\\") && !key.ends_with('\\') {
+            self.set_ascii_key(key, current_control_set);
+        } else {
+            self.set_key_slow(key, current_control_set);
+        }
+        self.key_comps = self.spans.len();
+        self.key_len = self.buf.len();
+    }
+
+    /// The common case in one pass: copy, upcase in place, find the separators.
+    fn set_ascii_key(&mut self, key: &str, current_control_set: u32) {
         self.buf.clear();
         self.spans.clear();
-        let comps: Vec<&str> = key.split('\\').filter(|c| !c.is_empty()).collect();
+        let k = key.strip_prefix('\\').unwrap_or(key);
+        let head = |p: &str| {
+            k.len() >= p.len()
+                && k.as_bytes()[..p.len()].eq_ignore_ascii_case(p.as_bytes())
+                && (k.len() == p.len() || k.as_bytes()[p.len()] == b'\\')
+        };
+        let (root, rest) = if key.starts_with('\\') {
+            if head("REGISTRY\\MACHINE") {
+                ("HKLM", &k[16..])
+            } else if head("REGISTRY\\USER") {
+                ("HKU", &k[13..])
+            } else {
+                ("", k)
+            }
+        } else if head("HKLM") {
+            ("HKLM", &k[4..])
+        } else if head("HKEY_LOCAL_MACHINE") {
+            ("HKLM", &k[18..])
+        } else if head("HKU") {
+            ("HKU", &k[3..])
+        } else if head("HKEY_USERS") {
+            ("HKU", &k[10..])
+        } else if head("HKCR") {
+            ("HKLM\\SOFTWARE\\CLASSES", &k[4..])
+        } else if head("HKEY_CLASSES_ROOT") {
+            ("HKLM\\SOFTWARE\\CLASSES", &k[17..])
+        } else {
+            ("", k)
+        };
+        self.buf.push_str(root);
+        self.buf.push_str(rest);
+        self.buf.make_ascii_uppercase();
+        if root == "HKLM" && self.buf.starts_with("HKLM\\SYSTEM\\CONTROLSET") {
+            let cs = &self.buf[12..];
+            let end = cs.find('\\').unwrap_or(cs.len());
+            if is_control_set(&cs[..end], current_control_set) {
+                self.buf.replace_range(12..12 + end, "CURRENTCONTROLSET");
+            }
+        }
+        let mut start = 0usize;
+        for i in memchr::memchr_iter(b'\\', self.buf.as_bytes()) {
+            if i > start {
+                self.spans.push((start as u32, i as u32));
+            }
+            start = i + 1;
+        }
+        if self.buf.len() > start {
+            self.spans.push((start as u32, self.buf.len() as u32));
+        }
+    }
+
+    fn set_key_slow(&mut self, key: &str, current_control_set: u32) {
+        self.buf.clear();
+        self.spans.clear();
+        let comps: smallvec::SmallVec<[&str; 24]> = key.split('\\').filter(|c| !c.is_empty()).collect();
         let (skip, root) = root_of(&comps);
         for r in root {
             self.push(r);
@@ -77,8 +142,6 @@ impl WalkPath {
                 self.push(c);
             }
         }
-        self.key_comps = self.spans.len();
-        self.key_len = self.buf.len();
     }
 
     /// Appends a value name (`""` is the default value, `(Default)` in Sysmon's rendering).
@@ -97,7 +160,8 @@ impl WalkPath {
         }
         let start = self.buf.len();
         if c.is_ascii() {
-            self.buf.extend(c.bytes().map(|b| b.to_ascii_uppercase() as char));
+            self.buf.push_str(c);
+            self.buf[start..].make_ascii_uppercase();
         } else {
             self.buf.push_str(&upcase(c));
         }

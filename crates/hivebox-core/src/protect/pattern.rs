@@ -18,6 +18,45 @@ pub enum Tok {
     One,
 }
 
+/// A substring to look for, with its searcher built once.
+#[derive(Clone, Debug)]
+pub struct Needle {
+    text: Box<str>,
+    finder: memchr::memmem::Finder<'static>,
+    /// For an ASCII needle: a searcher that ignores ASCII case, for text not upcased.
+    folded: Option<aho_corasick::AhoCorasick>,
+}
+
+impl Needle {
+    /// A needle (already upcased).
+    pub fn new(text: &str) -> Self {
+        let folded = text
+            .is_ascii()
+            .then(|| aho_corasick::AhoCorasick::builder().ascii_case_insensitive(true).build([text]).ok())
+            .flatten();
+        Needle { text: text.into(), finder: memchr::memmem::Finder::new(text.as_bytes()).into_owned(), folded }
+    }
+
+    /// The text looked for.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// True if `hay` contains it.
+    #[inline]
+    pub fn is_in(&self, hay: &str) -> bool {
+        self.finder.find(hay.as_bytes()).is_some()
+    }
+}
+
+impl PartialEq for Needle {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for Needle {}
+
 /// A case-insensitive string pattern, in the cheapest form that expresses it.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum StrPat {
@@ -28,7 +67,7 @@ pub enum StrPat {
     /// A suffix.
     Suffix(Box<str>),
     /// A substring.
-    Contains(Box<str>),
+    Contains(Needle),
     /// A general wildcard pattern over the whole text.
     Glob(Vec<Tok>),
 }
@@ -140,7 +179,7 @@ impl StrPat {
             [Tok::Lit(l)] => StrPat::Equals(l.clone()),
             [Tok::Lit(l), Tok::Star] => StrPat::Prefix(l.clone()),
             [Tok::Star, Tok::Lit(l)] => StrPat::Suffix(l.clone()),
-            [Tok::Star, Tok::Lit(l), Tok::Star] => StrPat::Contains(l.clone()),
+            [Tok::Star, Tok::Lit(l), Tok::Star] => StrPat::Contains(Needle::new(l)),
             [Tok::Star] => StrPat::Prefix("".into()),
             _ => StrPat::Glob(toks),
         }
@@ -155,7 +194,7 @@ impl StrPat {
             StrPat::Prefix(l) if l.is_empty() => vec![Tok::Star],
             StrPat::Prefix(l) => vec![lit(l), Tok::Star],
             StrPat::Suffix(l) => vec![Tok::Star, lit(l)],
-            StrPat::Contains(l) => vec![Tok::Star, lit(l), Tok::Star],
+            StrPat::Contains(l) => vec![Tok::Star, lit(l.as_str()), Tok::Star],
             StrPat::Glob(t) => t.clone(),
         }
     }
@@ -167,8 +206,26 @@ impl StrPat {
             StrPat::Equals(l) => upcased == &**l,
             StrPat::Prefix(l) => upcased.starts_with(&**l),
             StrPat::Suffix(l) => upcased.ends_with(&**l),
-            StrPat::Contains(l) => upcased.contains(&**l),
+            StrPat::Contains(l) => l.is_in(upcased),
             StrPat::Glob(toks) => glob_match(toks, upcased),
+        }
+    }
+
+    /// True if the pattern matches `text` as given (not upcased); `None` when that cannot be
+    /// told without upcasing it (non-ASCII text or pattern, or a general glob).
+    #[inline]
+    pub fn matches_unfolded(&self, text: &str) -> Option<bool> {
+        if !text.is_ascii() {
+            return None;
+        }
+        let t = text.as_bytes();
+        let eq = |a: &[u8], b: &str| a.eq_ignore_ascii_case(b.as_bytes());
+        match self {
+            StrPat::Equals(l) if l.is_ascii() => Some(t.len() == l.len() && eq(t, l)),
+            StrPat::Prefix(l) if l.is_ascii() => Some(t.len() >= l.len() && eq(&t[..l.len()], l)),
+            StrPat::Suffix(l) if l.is_ascii() => Some(t.len() >= l.len() && eq(&t[t.len() - l.len()..], l)),
+            StrPat::Contains(n) => n.folded.as_ref().map(|ac| ac.is_match(text)),
+            _ => None,
         }
     }
 
@@ -370,71 +427,161 @@ pub enum Cond {
     Regex(Field, Vec<regex::Regex>),
 }
 
-/// The fields of one operation, as conditions see them.
-#[derive(Debug, Default)]
-pub struct Fields {
-    original: [String; 5],
-    upcased: [String; 5],
+/// The fields of one operation, as conditions see them: each rendered (and upcased) the
+/// first time a condition asks for it.
+#[derive(Debug)]
+pub struct Fields<'a> {
+    source: Option<(&'a super::policy::CompiledPolicy, &'a super::policy::Subject<'a>, &'a super::policy::Actor<'a>)>,
+    cache: [std::cell::OnceCell<(String, String)>; 5],
 }
 
-impl Fields {
-    /// The fields, in [`Field::ALL`] order.
-    pub fn new(values: [String; 5]) -> Self {
-        let upcased = values.each_ref().map(|v| upcase(v));
-        Fields { original: values, upcased }
+impl<'a> Fields<'a> {
+    /// The fields, given, in [`Field::ALL`] order.
+    pub fn new(values: [String; 5]) -> Fields<'static> {
+        let cache = values.map(|v| {
+            let cell = std::cell::OnceCell::new();
+            let up = upcase(&v);
+            let _ = cell.set((v, up));
+            cell
+        });
+        Fields { source: None, cache }
+    }
+
+    /// The fields of an operation, rendered on demand.
+    pub fn of(
+        policy: &'a super::policy::CompiledPolicy,
+        subject: &'a super::policy::Subject<'a>,
+        actor: &'a super::policy::Actor<'a>,
+    ) -> Self {
+        Fields { source: Some((policy, subject, actor)), cache: Default::default() }
+    }
+
+    fn entry(&self, f: Field) -> &(String, String) {
+        self.cache[f as usize].get_or_init(|| {
+            let v = match self.source {
+                Some((p, s, a)) => p.field(f, s, a),
+                None => String::new(),
+            };
+            let up = if v.is_ascii() { v.to_ascii_uppercase() } else { upcase(&v) };
+            (v, up)
+        })
+    }
+
+    /// `Image`, or `Details` given as text, without rendering or copying; any other field
+    /// rendered.
+    pub fn unrendered(&self, f: Field) -> &str {
+        if let Some((_, s, a)) = self.source {
+            match (f, s.details) {
+                (Field::Image, _) => return a.image,
+                (Field::Details, Some(super::policy::Details::Text(t))) => return t,
+                _ => {}
+            }
+        }
+        self.get(f)
     }
 
     /// A field's text as the operation gave it.
     pub fn get(&self, f: Field) -> &str {
-        &self.original[f as usize]
+        &self.entry(f).0
+    }
+
+    /// A field's text, upcased.
+    pub fn upcased(&self, f: Field) -> &str {
+        &self.entry(f).1
     }
 }
 
 impl Cond {
     /// Evaluates the condition.
-    pub fn eval(&self, fields: &Fields) -> bool {
+    pub fn eval(&self, fields: &Fields<'_>) -> bool {
         match self {
             Cond::All(cs) => cs.iter().all(|c| c.eval(fields)),
             Cond::Any(cs) => cs.iter().any(|c| c.eval(fields)),
             Cond::Not(c) => !c.eval(fields),
             Cond::Str(f, pats) => {
-                let text = &fields.upcased[*f as usize];
+                let text = fields.upcased(*f);
                 pats.iter().any(|p| p.matches(text))
             }
             Cond::Regex(f, res) => {
-                let text = &fields.original[*f as usize];
+                let text = fields.get(*f);
                 res.iter().any(|r| r.is_match(text))
             }
         }
     }
 
-    /// The `TargetObject` patterns one of which must match whenever the condition holds, as
-    /// path-component patterns over the walk form (see [`super::path`]); `None` if no such
-    /// set exists (a negation, a regex, another field...). The patterns may match more than
-    /// the condition: the condition itself is evaluated on every hit.
-    pub fn index(&self) -> Option<Vec<Vec<CompPat>>> {
+    /// The operations the condition can hold for, from its `EventType` tests (`None`: any).
+    pub fn event_types(&self) -> Option<super::bits::OpSet> {
+        use super::bits::{OpSet, RegOp};
         match self {
-            Cond::Str(Field::TargetObject, pats) => {
-                let mut out = Vec::new();
-                for p in pats {
-                    out.extend(index_pattern(p)?);
-                }
-                Some(out)
-            }
-            Cond::All(cs) => {
-                // One conjunct's index is enough; take the most selective (fewest leading `**`).
-                cs.iter().filter_map(Cond::index).min_by_key(|alts| alts.iter().map(|a| score(a)).max().unwrap_or(0))
-            }
+            Cond::Str(Field::EventType, pats) => Some(
+                RegOp::ALL.into_iter().filter(|op| pats.iter().any(|p| p.matches(&upcase(op.event_type())))).collect(),
+            ),
+            Cond::All(cs) => cs.iter().filter_map(Cond::event_types).reduce(|a, b| a.intersect(b)),
             Cond::Any(cs) => {
-                let mut out = Vec::new();
+                let mut out = OpSet::EMPTY;
                 for c in cs {
-                    out.extend(c.index()?);
+                    out = out.union(c.event_types()?);
                 }
                 Some(out)
             }
             _ => None,
         }
     }
+
+    /// Probes one of which hits whenever the condition holds: path patterns (from
+    /// `TargetObject`/`NewName` tests; a rename walks the tree under both names) and, where no
+    /// path test is required, tests of `Image` or `Details`. `None` if no such set exists (a
+    /// negation, a regex...). The probes may hit more than the condition: the condition itself
+    /// is evaluated on every hit.
+    pub fn probes(&self) -> Option<Vec<Probe>> {
+        match self {
+            Cond::Str(Field::TargetObject | Field::NewName, pats) => {
+                let mut out = Vec::new();
+                for p in pats {
+                    out.extend(index_pattern(p)?.into_iter().map(Probe::Path));
+                }
+                Some(out)
+            }
+            Cond::Str(f @ (Field::Image | Field::Details), pats) => {
+                if pats.iter().any(StrPat::is_everything) {
+                    return None;
+                }
+                Some(pats.iter().map(|p| Probe::Field(*f, p.clone())).collect())
+            }
+            Cond::All(cs) => cs.iter().filter_map(Cond::probes).min_by_key(|probes| cost(probes)),
+            Cond::Any(cs) => {
+                let mut out = Vec::new();
+                for c in cs {
+                    out.extend(c.probes()?);
+                }
+                Some(out)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A way to find a rule's candidates without evaluating its condition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Probe {
+    /// A path pattern in the tree.
+    Path(Vec<CompPat>),
+    /// A test of one field of every operation (`Image` or `Details`).
+    Field(Field, StrPat),
+}
+
+/// How expensive a probe set is per operation: path probes cost nothing unless hit; field
+/// probes are tested on every operation, `Details` (long) more than `Image`.
+fn cost(probes: &[Probe]) -> usize {
+    probes
+        .iter()
+        .map(|p| match p {
+            Probe::Path(c) => score(c),
+            Probe::Field(Field::Image, _) => 20,
+            Probe::Field(..) => 30,
+        })
+        .max()
+        .unwrap_or(0)
 }
 
 /// A lower score is a more selective index pattern.
@@ -483,7 +630,7 @@ fn index_run(run: &str, sa: bool, ea: bool) -> Option<Vec<Vec<CompPat>>> {
         if ea {
             seq.extend([CompPat::Any, CompPat::Glob(StrPat::Suffix(p.into()))]);
         } else {
-            seq.extend([CompPat::Any, CompPat::Glob(StrPat::Contains(p.into())), CompPat::Any]);
+            seq.extend([CompPat::Any, CompPat::Glob(StrPat::Contains(Needle::new(p))), CompPat::Any]);
         }
         return Some(vec![seq]);
     }
@@ -567,6 +714,7 @@ mod tests {
     #[test]
     fn target_indexes_are_component_paths() {
         let idx = |op, s| index_pattern(&StrPat::sigma(op, s));
+        let _ = Probe::Path(vec![]);
         let lit = |s: &str| CompPat::Lit(s.into());
         assert_eq!(
             idx(StrOp::Contains, r"\CurrentVersion\Run").unwrap(),

@@ -8,7 +8,7 @@
 use super::bits::*;
 use super::event::render_details;
 use super::path::{WalkPath, render_key, render_target, walk_text};
-use super::pattern::{CompPat, Cond, Field, Fields, ValuePat};
+use super::pattern::{CompPat, Cond, Field, Fields, Probe, StrPat, ValuePat};
 use super::tree::{Attach, Client, RuleTree};
 use crate::Value;
 use smallvec::SmallVec;
@@ -43,13 +43,17 @@ pub struct RuleSpec {
 impl RuleSpec {
     /// The rule's bits on key-operation entries and on value-operation entries.
     pub fn bits(&self) -> (u32, u32) {
+        self.bits_for(self.notify, self.deny)
+    }
+
+    fn bits_for(&self, notify: OpSet, deny: OpSet) -> (u32, u32) {
         let (mut key, mut value) = (0, 0);
         for op in RegOp::ALL {
             let mut b = 0;
-            if self.notify.contains(op) || self.deny.contains(op) || self.tamper {
+            if notify.contains(op) || deny.contains(op) || self.tamper {
                 b |= op.operation_bit();
             }
-            if self.deny.contains(op) || self.tamper {
+            if deny.contains(op) || self.tamper {
                 b |= op.denied_bit();
             }
             if self.tamper {
@@ -137,8 +141,19 @@ impl Default for PolicySpec {
 pub struct CompiledPolicy {
     spec: PolicySpec,
     tree: RuleTree,
+    /// Field tests of rules that no path test indexes, grouped by field.
+    side: Vec<SideProbe>,
     hardening: Vec<String>,
     generation: u64,
+}
+
+/// A field test that makes a rule a candidate.
+#[derive(Debug, Clone)]
+struct SideProbe {
+    field: Field,
+    pat: StrPat,
+    key: Client,
+    value: Client,
 }
 
 /// Why an operation is denied.
@@ -248,8 +263,13 @@ impl CompiledPolicy {
     /// Compiles a policy: O(total pattern length).
     pub fn compile(spec: PolicySpec) -> CompiledPolicy {
         let mut tree = RuleTree::new();
+        let mut side: Vec<SideProbe> = Vec::new();
         for (i, rule) in spec.rules.iter().enumerate() {
-            let (kb, vb) = rule.bits();
+            // A condition that names its event types cannot match other operations.
+            let (kb, vb) = match rule.when.as_ref().and_then(Cond::event_types) {
+                Some(ops) => rule.bits_for(rule.notify.intersect(ops), rule.deny.intersect(ops)),
+                None => rule.bits(),
+            };
             let client = |bits| Client { rule: i as u32, bits };
             let attach_keys = |tree: &mut RuleTree, alt: &[CompPat]| {
                 if kb != 0 {
@@ -266,18 +286,26 @@ impl CompiledPolicy {
                 }
                 continue;
             }
-            let index = rule.when.as_ref().and_then(Cond::index).unwrap_or_else(|| vec![vec![CompPat::Any]]);
-            for alt in &index {
-                if kb != 0 {
-                    tree.insert(alt, Attach::TargetKey(client(kb)));
-                }
-                if vb != 0 {
-                    tree.insert(alt, Attach::TargetValue(client(vb)));
+            let probes =
+                rule.when.as_ref().and_then(Cond::probes).unwrap_or_else(|| vec![Probe::Path(vec![CompPat::Any])]);
+            for probe in probes {
+                match probe {
+                    Probe::Path(alt) => {
+                        if kb != 0 {
+                            tree.insert(&alt, Attach::TargetKey(client(kb)));
+                        }
+                        if vb != 0 {
+                            tree.insert(&alt, Attach::TargetValue(client(vb)));
+                        }
+                    }
+                    Probe::Field(field, pat) => side.push(SideProbe { field, pat, key: client(kb), value: client(vb) }),
                 }
             }
         }
+        tree.finish();
         let hardening = spec.hardening.iter().map(|h| walk_text(&h.prefix, spec.current_control_set)).collect();
-        CompiledPolicy { spec, tree, hardening, generation: 0 }
+        side.sort_by_key(|p| p.field as usize);
+        CompiledPolicy { spec, tree, side, hardening, generation: 0 }
     }
 
     /// The policy's data.
@@ -368,14 +396,34 @@ impl CompiledPolicy {
             walk.set_key(new, ccs);
             self.tree.matches(op, walk, &mut scratch.clients);
         }
-        let mut fields: Option<Fields> = None;
+        let fields = Fields::of(self, subject, actor);
+        if !self.side.is_empty() {
+            let mask = op.mask();
+            for p in &self.side {
+                let c = if op.is_value_op() { p.value } else { p.key };
+                if c.bits & mask != 0
+                    && p.pat
+                        .matches_unfolded(fields.unrendered(p.field))
+                        .unwrap_or_else(|| p.pat.matches(fields.upcased(p.field)))
+                {
+                    scratch.clients.push(c);
+                }
+            }
+        }
+        let mut evaluated: SmallVec<[u32; 8]> = SmallVec::new();
         for c in &scratch.clients {
             let rule = &self.spec.rules[c.rule as usize];
             if let Some(cond) = &rule.when {
-                let f = fields.get_or_insert_with(|| self.fields(subject, actor));
-                if !cond.eval(f) {
+                // A rule reached by several probes is evaluated once.
+                if j.matched.contains(&c.rule) {
+                    j.final_rules |= c.bits;
                     continue;
                 }
+                if evaluated.contains(&c.rule) || !cond.eval(&fields) {
+                    evaluated.push(c.rule);
+                    continue;
+                }
+                evaluated.push(c.rule);
             }
             j.final_rules |= c.bits;
             if !j.matched.contains(&c.rule) {
@@ -400,21 +448,25 @@ impl CompiledPolicy {
         j
     }
 
-    /// The operation's fields as Sysmon renders them.
-    pub fn fields(&self, subject: &Subject<'_>, actor: &Actor<'_>) -> Fields {
+    /// The operation's fields as Sysmon renders them, each rendered when first asked for.
+    pub fn fields<'a>(&'a self, subject: &'a Subject<'a>, actor: &'a Actor<'a>) -> Fields<'a> {
+        Fields::of(self, subject, actor)
+    }
+
+    /// One field as Sysmon renders it.
+    pub fn field(&self, f: Field, subject: &Subject<'_>, actor: &Actor<'_>) -> String {
         let ccs = self.spec.current_control_set;
-        let details = match subject.details {
-            Some(Details::Text(t)) => t.to_owned(),
-            Some(Details::Value(v)) => render_details(v),
-            None => String::new(),
-        };
-        let mut values: [String; 5] = Default::default();
-        values[Field::TargetObject as usize] = render_target(subject.key, subject.value_name, ccs);
-        values[Field::Details as usize] = details;
-        values[Field::Image as usize] = actor.image.to_owned();
-        values[Field::EventType as usize] = subject.op.event_type().to_owned();
-        values[Field::NewName as usize] = subject.new_key.map(|k| render_key(k, ccs)).unwrap_or_default();
-        Fields::new(values)
+        match f {
+            Field::TargetObject => render_target(subject.key, subject.value_name, ccs),
+            Field::Details => match subject.details {
+                Some(Details::Text(t)) => t.to_owned(),
+                Some(Details::Value(v)) => render_details(v),
+                None => String::new(),
+            },
+            Field::Image => actor.image.to_owned(),
+            Field::EventType => subject.op.event_type().to_owned(),
+            Field::NewName => subject.new_key.map(|k| render_key(k, ccs)).unwrap_or_default(),
+        }
     }
 
     /// The ids of a judgement's rules (or its hardening entry).

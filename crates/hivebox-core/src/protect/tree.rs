@@ -28,22 +28,57 @@ pub struct Client {
 
 #[derive(Default, Debug, Clone)]
 struct Node {
-    lit: FxHashMap<Box<str>, u32>,
+    /// Literal children by the name's id in the tree's vocabulary.
+    lit: FxHashMap<u32, u32>,
     one: Option<u32>,
     any: Option<u32>,
     globs: Vec<(StrPat, u32)>,
+    /// For a node with many glob children: one automaton over their literal parts.
+    glob_index: Option<GlobIndex>,
     /// This node is a `**` node: it stays active on every component.
     looping: bool,
+    /// A `**` node with no children: once reached it matches every longer path, so a walk
+    /// keeps it aside instead of stepping it.
+    sticky: bool,
     key_clients: Vec<Client>,
     values: Vec<(ValuePat, Client)>,
     target_key: Vec<Client>,
     target_value: Vec<Client>,
 }
 
+/// An Aho-Corasick automaton over the literal part of each glob child, so that a component is
+/// compared with the few globs whose literal it contains, not with all of them.
+#[derive(Debug, Clone)]
+struct GlobIndex {
+    ac: aho_corasick::AhoCorasick,
+    /// Pattern id to glob index.
+    owners: Vec<u32>,
+    /// Globs without a literal part: always tried.
+    always: Vec<u32>,
+}
+
+/// Nodes with at least this many glob children get a [`GlobIndex`].
+const GLOB_INDEX_MIN: usize = 8;
+
+fn literal_of(p: &StrPat) -> &str {
+    match p {
+        StrPat::Equals(l) | StrPat::Prefix(l) | StrPat::Suffix(l) => l,
+        StrPat::Contains(n) => n.as_str(),
+        StrPat::Glob(toks) => toks
+            .iter()
+            .filter_map(|t| if let super::pattern::Tok::Lit(l) = t { Some(&**l) } else { None })
+            .max_by_key(|l| l.len())
+            .unwrap_or(""),
+    }
+}
+
 /// The compiled tree.
 #[derive(Debug, Clone)]
 pub struct RuleTree {
     nodes: Vec<Node>,
+    /// Every literal name in the tree, numbered: a path's component is looked up here once,
+    /// and nodes compare numbers.
+    vocab: FxHashMap<Box<str>, u32>,
 }
 
 /// Where a rule's entry goes on the node its pattern ends at.
@@ -64,7 +99,7 @@ type States = SmallVec<[u32; 16]>;
 
 impl Default for RuleTree {
     fn default() -> Self {
-        RuleTree { nodes: vec![Node::default()] }
+        RuleTree { nodes: vec![Node::default()], vocab: FxHashMap::default() }
     }
 }
 
@@ -86,10 +121,15 @@ impl RuleTree {
 
     fn child(&mut self, at: u32, c: &CompPat) -> u32 {
         let next = self.nodes.len() as u32;
+        let words = self.vocab.len() as u32;
+        let word = match c {
+            CompPat::Lit(l) => *self.vocab.entry(l.clone()).or_insert(words),
+            _ => 0,
+        };
         let node = &mut self.nodes[at as usize];
         let (slot, looping) = match c {
-            CompPat::Lit(l) => {
-                let id = *node.lit.entry(l.clone()).or_insert(next);
+            CompPat::Lit(_) => {
+                let id = *node.lit.entry(word).or_insert(next);
                 if id != next {
                     return id;
                 }
@@ -108,6 +148,7 @@ impl RuleTree {
                     return *id;
                 }
                 node.globs.push((g.clone(), next));
+                node.glob_index = None;
                 self.nodes.push(Node::default());
                 return next;
             }
@@ -135,44 +176,93 @@ impl RuleTree {
         }
     }
 
-    fn enter(&self, n: u32, states: &mut States) {
-        if states.contains(&n) {
-            return;
-        }
-        states.push(n);
-        if let Some(a) = self.nodes[n as usize].any {
-            self.enter(a, states);
+    /// Builds the glob indexes; call once all patterns are in.
+    pub fn finish(&mut self) {
+        for node in &mut self.nodes {
+            node.sticky = node.looping
+                && node.lit.is_empty()
+                && node.one.is_none()
+                && node.any.is_none()
+                && node.globs.is_empty();
+            node.glob_index = None;
+            if node.globs.len() < GLOB_INDEX_MIN {
+                continue;
+            }
+            let (mut needles, mut owners, mut always) = (Vec::new(), Vec::new(), Vec::new());
+            for (i, (g, _)) in node.globs.iter().enumerate() {
+                let lit = literal_of(g);
+                if lit.is_empty() {
+                    always.push(i as u32);
+                } else {
+                    needles.push(lit);
+                    owners.push(i as u32);
+                }
+            }
+            // Invariant: the needles are plain strings; building fails only past size limits.
+            if let Ok(ac) = aho_corasick::AhoCorasick::new(&needles) {
+                node.glob_index = Some(GlobIndex { ac, owners, always });
+            }
         }
     }
 
-    fn step(&self, cur: &States, comp: &str, next: &mut States) {
+    fn enter(&self, n: u32, states: &mut States, sticky: &mut States) {
+        let node = &self.nodes[n as usize];
+        let set = if node.sticky { &mut *sticky } else { &mut *states };
+        if set.contains(&n) {
+            return;
+        }
+        set.push(n);
+        if let Some(a) = node.any {
+            self.enter(a, states, sticky);
+        }
+    }
+
+    fn step(&self, cur: &States, (comp, word): (&str, Option<u32>), next: &mut States, sticky: &mut States) {
         next.clear();
         for &s in cur {
             let node = &self.nodes[s as usize];
             if node.looping {
-                self.enter(s, next);
+                self.enter(s, next, sticky);
             }
-            if let Some(&c) = node.lit.get(comp) {
-                self.enter(c, next);
+            if let Some(&c) = word.and_then(|w| node.lit.get(&w)) {
+                self.enter(c, next, sticky);
             }
             if let Some(c) = node.one {
-                self.enter(c, next);
+                self.enter(c, next, sticky);
             }
-            for (g, c) in &node.globs {
-                if g.matches(comp) {
-                    self.enter(*c, next);
+            match &node.glob_index {
+                None => {
+                    for (g, c) in &node.globs {
+                        if g.matches(comp) {
+                            self.enter(*c, next, sticky);
+                        }
+                    }
+                }
+                Some(ix) => {
+                    let mut tried: SmallVec<[u32; 8]> = SmallVec::new();
+                    let hits = ix.ac.find_overlapping_iter(comp).map(|m| ix.owners[m.pattern().as_usize()]);
+                    for gi in hits.chain(ix.always.iter().copied()) {
+                        if tried.contains(&gi) {
+                            continue;
+                        }
+                        tried.push(gi);
+                        let (g, c) = &node.globs[gi as usize];
+                        if g.matches(comp) {
+                            self.enter(*c, next, sticky);
+                        }
+                    }
                 }
             }
         }
     }
 
-    fn walk<'a>(&self, comps: impl Iterator<Item = &'a str>, states: &mut States) {
+    fn walk<'a>(&self, comps: impl Iterator<Item = &'a str>, states: &mut States, sticky: &mut States) {
         let mut next = States::new();
         for c in comps {
             if states.is_empty() {
                 return;
             }
-            self.step(states, c, &mut next);
+            self.step(states, (c, self.vocab.get(c).copied()), &mut next, sticky);
             std::mem::swap(states, &mut next);
         }
     }
@@ -181,21 +271,21 @@ impl RuleTree {
     /// for value operations) whose bits meet `op`'s `Operation|Denied` mask.
     pub fn matches(&self, op: RegOp, path: &WalkPath, out: &mut SmallVec<[Client; 8]>) {
         let mask = op.mask();
-        let mut states = States::new();
-        self.enter(0, &mut states);
-        self.walk(path.key_components(), &mut states);
+        let (mut states, mut sticky) = (States::new(), States::new());
+        self.enter(0, &mut states, &mut sticky);
+        self.walk(path.key_components(), &mut states, &mut sticky);
         if op.is_value_op() {
             let value = path.value_text().unwrap_or("");
-            for &s in &states {
+            for &s in states.iter().chain(&sticky) {
                 let node = &self.nodes[s as usize];
                 out.extend(node.values.iter().filter(|(p, c)| c.bits & mask != 0 && p.matches(value)).map(|(_, c)| *c));
             }
-            self.walk(path.value_components(), &mut states);
-            for &s in &states {
+            self.walk(path.value_components(), &mut states, &mut sticky);
+            for &s in states.iter().chain(&sticky) {
                 out.extend(self.nodes[s as usize].target_value.iter().filter(|c| c.bits & mask != 0).copied());
             }
         } else {
-            for &s in &states {
+            for &s in states.iter().chain(&sticky) {
                 let node = &self.nodes[s as usize];
                 out.extend(node.key_clients.iter().chain(&node.target_key).filter(|c| c.bits & mask != 0).copied());
             }
