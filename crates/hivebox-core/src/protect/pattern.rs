@@ -22,6 +22,11 @@ pub enum Tok {
 #[derive(Clone, Debug)]
 pub struct Needle {
     text: Box<str>,
+    search: Box<Searchers>,
+}
+
+#[derive(Clone, Debug)]
+struct Searchers {
     finder: memchr::memmem::Finder<'static>,
     /// For an ASCII needle: a searcher that ignores ASCII case, for text not upcased.
     folded: Option<aho_corasick::AhoCorasick>,
@@ -34,7 +39,8 @@ impl Needle {
             .is_ascii()
             .then(|| aho_corasick::AhoCorasick::builder().ascii_case_insensitive(true).build([text]).ok())
             .flatten();
-        Needle { text: text.into(), finder: memchr::memmem::Finder::new(text.as_bytes()).into_owned(), folded }
+        let finder = memchr::memmem::Finder::new(text.as_bytes()).into_owned();
+        Needle { text: text.into(), search: Box::new(Searchers { finder, folded }) }
     }
 
     /// The text looked for.
@@ -45,7 +51,7 @@ impl Needle {
     /// True if `hay` contains it.
     #[inline]
     pub fn is_in(&self, hay: &str) -> bool {
-        self.finder.find(hay.as_bytes()).is_some()
+        self.search.finder.find(hay.as_bytes()).is_some()
     }
 }
 
@@ -224,7 +230,7 @@ impl StrPat {
             StrPat::Equals(l) if l.is_ascii() => Some(t.len() == l.len() && eq(t, l)),
             StrPat::Prefix(l) if l.is_ascii() => Some(t.len() >= l.len() && eq(&t[..l.len()], l)),
             StrPat::Suffix(l) if l.is_ascii() => Some(t.len() >= l.len() && eq(&t[t.len() - l.len()..], l)),
-            StrPat::Contains(n) => n.folded.as_ref().map(|ac| ac.is_match(text)),
+            StrPat::Contains(n) => n.search.folded.as_ref().map(|ac| ac.is_match(text)),
             _ => None,
         }
     }
