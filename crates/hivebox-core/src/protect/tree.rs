@@ -6,6 +6,12 @@
 //! the cost is O(path depth × active nodes), and the number of active nodes depends on the
 //! wildcards a path can meet, not on the number of rules.
 //!
+//! Walks go through a lazily built DFA: each set of active nodes met is numbered once, with
+//! what applies where a walk ends there, and its transitions are cached per component (by the
+//! component's number in the tree's vocabulary of literal names), so a walk costs one or two
+//! hash lookups per component whatever the wildcards. Past [`DFA_MAX_STATES`] sets the DFA
+//! stops growing and walks step the node sets directly.
+//!
 //! A node carries, like `MP_KEY_ENTRY`, a *client list* (rules on the key, for key
 //! operations) and a *values list* (value-name patterns with their rules, for value
 //! operations); and for rules indexed by a `TargetObject` condition, clients matched at the
@@ -14,8 +20,10 @@
 use super::bits::RegOp;
 use super::path::WalkPath;
 use super::pattern::{CompPat, StrPat, ValuePat};
+use parking_lot::RwLock;
 use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
+use std::sync::Arc;
 
 /// A rule's entry on a node (`MP_CLIENT_VALUE`): which rule, and its bits there.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -73,13 +81,68 @@ fn literal_of(p: &StrPat) -> &str {
 }
 
 /// The compiled tree.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct RuleTree {
     nodes: Vec<Node>,
     /// Every literal name in the tree, numbered: a path's component is looked up here once,
     /// and nodes compare numbers.
     vocab: FxHashMap<Box<str>, u32>,
+    /// The sets of active nodes met so far and their transitions (a lazily built DFA).
+    dfa: RwLock<Dfa>,
+    /// How many sets the DFA may hold.
+    dfa_limit: usize,
 }
+
+impl Clone for RuleTree {
+    fn clone(&self) -> Self {
+        RuleTree {
+            nodes: self.nodes.clone(),
+            vocab: self.vocab.clone(),
+            dfa: RwLock::new(Dfa::default()),
+            dfa_limit: self.dfa_limit,
+        }
+    }
+}
+
+/// A set of active nodes (live ones stepped on every component, sticky ones kept aside),
+/// with the entries that apply where a walk ends in it.
+#[derive(Debug)]
+struct DState {
+    live: Box<[u32]>,
+    sticky: Box<[u32]>,
+    /// `key_clients` and `target_key` of every node: what a key operation ending here gets.
+    key_hits: Box<[Client]>,
+    /// The values lists of every node.
+    values: Box<[(ValuePat, Client)]>,
+    /// `target_value` of every node.
+    value_hits: Box<[Client]>,
+    /// No live node has glob children: a component outside the vocabulary always leads to
+    /// the same set.
+    plain: bool,
+}
+
+/// The lazily built DFA over active-node sets. A transition is cached per (set, word); a
+/// component outside the vocabulary (`OTHER`) is cached only from a set whose next set does
+/// not depend on the component's text.
+#[derive(Debug, Default)]
+struct Dfa {
+    states: Vec<Arc<DState>>,
+    ids: FxHashMap<(Box<[u32]>, Box<[u32]>), u32>,
+    next: FxHashMap<(u32, u32), u32>,
+}
+
+/// Where a walk is.
+enum Pos {
+    /// A set of the DFA.
+    Dfa(u32),
+    /// Live and sticky nodes, when the DFA is full.
+    Nodes(States, States),
+}
+
+/// The word id of a component outside the vocabulary.
+const OTHER: u32 = u32::MAX;
+/// Past this many sets the DFA stops growing and walks step the node sets directly.
+const DFA_MAX_STATES: usize = 1 << 14;
 
 /// Where a rule's entry goes on the node its pattern ends at.
 #[derive(Clone, Debug)]
@@ -99,7 +162,12 @@ type States = SmallVec<[u32; 16]>;
 
 impl Default for RuleTree {
     fn default() -> Self {
-        RuleTree { nodes: vec![Node::default()], vocab: FxHashMap::default() }
+        RuleTree {
+            nodes: vec![Node::default()],
+            vocab: FxHashMap::default(),
+            dfa: RwLock::new(Dfa::default()),
+            dfa_limit: DFA_MAX_STATES,
+        }
     }
 }
 
@@ -178,6 +246,7 @@ impl RuleTree {
 
     /// Builds the glob indexes; call once all patterns are in.
     pub fn finish(&mut self) {
+        *self.dfa.get_mut() = Dfa::default();
         for node in &mut self.nodes {
             node.sticky = node.looping
                 && node.lit.is_empty()
@@ -256,14 +325,121 @@ impl RuleTree {
         }
     }
 
-    fn walk<'a>(&self, comps: impl Iterator<Item = &'a str>, states: &mut States, sticky: &mut States) {
-        let mut next = States::new();
-        for c in comps {
-            if states.is_empty() {
-                return;
+    /// Builds the set for `live` and `sticky` (sorted), computing what applies there.
+    fn make_state(&self, mut live: States, mut sticky: States) -> DState {
+        live.sort_unstable();
+        sticky.sort_unstable();
+        let all = || live.iter().chain(sticky.iter()).map(|&n| &self.nodes[n as usize]);
+        DState {
+            key_hits: all().flat_map(|n| n.key_clients.iter().chain(&n.target_key).copied()).collect(),
+            values: all().flat_map(|n| n.values.iter().cloned()).collect(),
+            value_hits: all().flat_map(|n| n.target_value.iter().copied()).collect(),
+            plain: live.iter().all(|&n| self.nodes[n as usize].globs.is_empty()),
+            live: live.into_vec().into_boxed_slice(),
+            sticky: sticky.into_vec().into_boxed_slice(),
+        }
+    }
+
+    /// The id of a set, adding it; `None` when the DFA is full.
+    fn intern(&self, state: DState) -> Option<u32> {
+        let key = (state.live.clone(), state.sticky.clone());
+        let mut dfa = self.dfa.write();
+        if let Some(&id) = dfa.ids.get(&key) {
+            return Some(id);
+        }
+        if dfa.states.len() >= self.dfa_limit {
+            return None;
+        }
+        let id = dfa.states.len() as u32;
+        dfa.states.push(Arc::new(state));
+        dfa.ids.insert(key, id);
+        Some(id)
+    }
+
+    /// True if a glob child of a live node of `state` matches `comp`.
+    fn any_glob(&self, state: &DState, comp: &str) -> bool {
+        state.live.iter().any(|&n| {
+            let node = &self.nodes[n as usize];
+            match &node.glob_index {
+                Some(ix) => {
+                    ix.ac
+                        .find_overlapping_iter(comp)
+                        .any(|m| node.globs[ix.owners[m.pattern().as_usize()] as usize].0.matches(comp))
+                        || ix.always.iter().any(|&g| node.globs[g as usize].0.matches(comp))
+                }
+                None => node.globs.iter().any(|(g, _)| g.matches(comp)),
             }
-            self.step(states, (c, self.vocab.get(c).copied()), &mut next, sticky);
-            std::mem::swap(states, &mut next);
+        })
+    }
+
+    /// The walk's position: a DFA set, or (once the DFA is full) the node sets themselves.
+    fn walk_to<'a>(&self, comps: impl Iterator<Item = &'a str>, mut at: Pos) -> Pos {
+        for comp in comps {
+            let word = self.vocab.get(comp).copied();
+            at = match at {
+                Pos::Dfa(id) => {
+                    let dfa = self.dfa.read();
+                    let state = &dfa.states[id as usize];
+                    if state.live.is_empty() {
+                        return at;
+                    }
+                    // A component outside the vocabulary leads where any other would, unless
+                    // a glob child takes it.
+                    let symbol = match word {
+                        Some(w) => Some(w),
+                        None if state.plain || !self.any_glob(state, comp) => Some(OTHER),
+                        None => None,
+                    };
+                    if let Some(&to) = symbol.and_then(|sym| dfa.next.get(&(id, sym))) {
+                        Pos::Dfa(to)
+                    } else {
+                        let cur: States = SmallVec::from_slice(&state.live);
+                        let (mut live, mut sticky) = (States::new(), SmallVec::from_slice(&state.sticky));
+                        drop(dfa);
+                        self.step(&cur, (comp, word), &mut live, &mut sticky);
+                        let (live2, sticky2) = (live.clone(), sticky.clone());
+                        match self.intern(self.make_state(live, sticky)) {
+                            Some(to) => {
+                                if let Some(sym) = symbol {
+                                    self.dfa.write().next.insert((id, sym), to);
+                                }
+                                Pos::Dfa(to)
+                            }
+                            None => Pos::Nodes(live2, sticky2),
+                        }
+                    }
+                }
+                Pos::Nodes(live, mut sticky) => {
+                    if live.is_empty() {
+                        return Pos::Nodes(live, sticky);
+                    }
+                    let mut next = States::new();
+                    self.step(&live, (comp, word), &mut next, &mut sticky);
+                    Pos::Nodes(next, sticky)
+                }
+            };
+        }
+        at
+    }
+
+    fn start(&self) -> Pos {
+        if !self.dfa.read().states.is_empty() {
+            return Pos::Dfa(0);
+        }
+        let (mut live, mut sticky) = (States::new(), States::new());
+        self.enter(0, &mut live, &mut sticky);
+        let (l, s) = (live.clone(), sticky.clone());
+        match self.intern(self.make_state(live, sticky)) {
+            Some(id) => Pos::Dfa(id),
+            None => Pos::Nodes(l, s),
+        }
+    }
+
+    /// What applies where a walk ended.
+    fn state_at(&self, at: &Pos) -> Arc<DState> {
+        match at {
+            Pos::Dfa(id) => self.dfa.read().states[*id as usize].clone(),
+            Pos::Nodes(live, sticky) => Arc::new(self.make_state(live.clone(), sticky.clone())),
         }
     }
 
@@ -271,25 +447,23 @@ impl RuleTree {
     /// for value operations) whose bits meet `op`'s `Operation|Denied` mask.
     pub fn matches(&self, op: RegOp, path: &WalkPath, out: &mut SmallVec<[Client; 8]>) {
         let mask = op.mask();
-        let (mut states, mut sticky) = (States::new(), States::new());
-        self.enter(0, &mut states, &mut sticky);
-        self.walk(path.key_components(), &mut states, &mut sticky);
+        let at = self.walk_to(path.key_components(), self.start());
         if op.is_value_op() {
             let value = path.value_text().unwrap_or("");
-            for &s in states.iter().chain(&sticky) {
-                let node = &self.nodes[s as usize];
-                out.extend(node.values.iter().filter(|(p, c)| c.bits & mask != 0 && p.matches(value)).map(|(_, c)| *c));
-            }
-            self.walk(path.value_components(), &mut states, &mut sticky);
-            for &s in states.iter().chain(&sticky) {
-                out.extend(self.nodes[s as usize].target_value.iter().filter(|c| c.bits & mask != 0).copied());
-            }
+            let state = self.state_at(&at);
+            out.extend(state.values.iter().filter(|(p, c)| c.bits & mask != 0 && p.matches(value)).map(|(_, c)| *c));
+            let at = self.walk_to(path.value_components(), at);
+            let state = self.state_at(&at);
+            out.extend(state.value_hits.iter().filter(|c| c.bits & mask != 0).copied());
         } else {
-            for &s in states.iter().chain(&sticky) {
-                let node = &self.nodes[s as usize];
-                out.extend(node.key_clients.iter().chain(&node.target_key).filter(|c| c.bits & mask != 0).copied());
-            }
+            let state = self.state_at(&at);
+            out.extend(state.key_hits.iter().filter(|c| c.bits & mask != 0).copied());
         }
+    }
+
+    /// Sets the DFA has built so far.
+    pub fn dfa_states(&self) -> usize {
+        self.dfa.read().states.len()
     }
 }
 
@@ -305,6 +479,7 @@ mod tests {
                 t.insert(&alt, a.clone());
             }
         }
+        t.finish();
         t
     }
 
@@ -344,6 +519,33 @@ mod tests {
         assert_eq!(hit(&t, create, r"\REGISTRY\MACHINE\SYSTEM\ControlSet002\Services\a", None), Vec::<u32>::new());
         assert_eq!(hit(&t, create, r"\REGISTRY\MACHINE\A\x\y\B", None), [3]);
         assert_eq!(hit(&t, create, r"\REGISTRY\MACHINE\A\x\B", None), Vec::<u32>::new());
+    }
+
+    #[test]
+    fn a_full_dfa_walks_the_node_sets_with_the_same_results() {
+        let c = |rule| Client { rule, bits: ALL_KEY };
+        let rules = [
+            (r"HKLM\SOFTWARE\Run*", Attach::Key(c(0))),
+            (r"**\Services\*\Parameters", Attach::Key(c(1))),
+            (r"HKU\*\Software\**", Attach::Key(c(2))),
+        ];
+        let paths = [
+            r"\REGISTRY\MACHINE\SOFTWARE\RunOnce",
+            r"\REGISTRY\MACHINE\SYSTEM\ControlSet001\Services\x\Parameters",
+            r"\REGISTRY\USER\S-1\Software\a\b",
+            r"\REGISTRY\USER\S-1\Other",
+        ];
+        let mut small = tree(&rules);
+        small.dfa_limit = 1;
+        let big = tree(&rules);
+        for _ in 0..2 {
+            for p in paths {
+                assert_eq!(hit(&small, RegOp::CreateKey, p, None), hit(&big, RegOp::CreateKey, p, None), "{p}");
+            }
+        }
+        assert_eq!(small.dfa_states(), 1);
+        assert!(big.dfa_states() > 1);
+        assert_eq!(hit(&big, RegOp::CreateKey, paths[1], None), [1]);
     }
 
     #[test]
