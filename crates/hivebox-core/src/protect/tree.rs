@@ -127,9 +127,12 @@ struct DState {
 #[derive(Debug, Default)]
 struct Dfa {
     states: Vec<Arc<DState>>,
-    ids: FxHashMap<(Box<[u32]>, Box<[u32]>), u32>,
+    ids: FxHashMap<SetKey, u32>,
     next: FxHashMap<(u32, u32), u32>,
 }
+
+/// A set of active nodes: the live ones and the sticky ones, sorted.
+type SetKey = (Box<[u32]>, Box<[u32]>);
 
 /// Where a walk is.
 enum Pos {
