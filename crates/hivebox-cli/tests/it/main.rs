@@ -3,6 +3,7 @@
 mod bad_input;
 mod edit;
 mod hives;
+mod protection;
 mod query;
 mod regfile;
 
