@@ -3,7 +3,6 @@
 
 #![no_main]
 
-use hivebox_core::protect::policy::{Actor, Details, Subject};
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 
@@ -13,12 +12,5 @@ fuzz_target!(|data: &[u8]| {
     let Ok(line) = std::str::from_utf8(data) else { return };
     let Ok(t) = hivebox_policy::trace::parse_line(line) else { return };
     let policy = POLICY.get_or_init(hivebox_policy::default_policy);
-    let subject = Subject {
-        op: t.op,
-        key: &t.key,
-        value_name: t.value_name.as_deref(),
-        new_key: t.new_key.as_deref(),
-        details: t.details.as_deref().map(Details::Text),
-    };
-    let _ = policy.judge(&subject, &Actor { image: &t.image, pid: t.pid, ..Actor::default() });
+    let _ = policy.judge(&t.subject(), &t.actor());
 });

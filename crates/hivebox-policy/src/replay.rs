@@ -2,7 +2,7 @@
 //! the recorded image, and counted per rule.
 
 use crate::trace::{TraceError, TraceOp, parse_line};
-use hivebox_core::protect::policy::{Actor, DenyReason, Details, Scratch, Subject};
+use hivebox_core::protect::policy::{DenyReason, Scratch};
 use hivebox_core::protect::{CompiledPolicy, RegOp};
 
 /// Per-rule counts.
@@ -81,15 +81,7 @@ impl<'p> Replay<'p> {
     pub fn event(&mut self, t: &TraceOp) -> &[u32] {
         self.events += 1;
         self.per_op[t.op as usize] += 1;
-        let subject = Subject {
-            op: t.op,
-            key: &t.key,
-            value_name: t.value_name.as_deref(),
-            new_key: t.new_key.as_deref(),
-            details: t.details.as_deref().map(Details::Text),
-        };
-        let actor = Actor { image: &t.image, pid: t.pid, ..Actor::default() };
-        let j = self.policy.judge_with(&subject, &actor, &mut self.scratch);
+        let j = self.policy.judge_with(&t.subject(), &t.actor(), &mut self.scratch);
         if !j.is_event() {
             return &[];
         }

@@ -25,6 +25,24 @@ pub struct TraceOp {
     pub pid: u32,
 }
 
+impl TraceOp {
+    /// The operation as the policy judges it.
+    pub fn subject(&self) -> hivebox_core::protect::Subject<'_> {
+        hivebox_core::protect::Subject {
+            op: self.op,
+            key: &self.key,
+            value_name: self.value_name.as_deref(),
+            new_key: self.new_key.as_deref(),
+            details: self.details.as_deref().map(hivebox_core::protect::Details::Text),
+        }
+    }
+
+    /// The process as the policy sees it: the recorded image and process id.
+    pub fn actor(&self) -> hivebox_core::protect::Actor<'_> {
+        hivebox_core::protect::Actor { image: &self.image, pid: self.pid, ..Default::default() }
+    }
+}
+
 /// Why a line is not an event.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum TraceError {

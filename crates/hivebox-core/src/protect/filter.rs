@@ -273,22 +273,26 @@ impl ProtectionFilter {
         {
             old = Self::old_value(cx, parts.object, name);
         }
-        let mut decided_by = None;
-        if j.denied.is_none() && j.sync {
-            let pending = self.event(
+        let event = |j: &Judgement, verdict| {
+            let mut e = self.event(
                 &policy,
                 caller,
-                &j,
+                j,
                 op,
                 &parts.key,
                 parts.value_name.as_deref(),
                 parts.new_key.as_deref(),
                 details.clone(),
-                EventVerdict::Allowed,
+                verdict,
             );
+            e.old = old.clone();
+            e
+        };
+        let mut decided_by = None;
+        if j.denied.is_none() && j.sync {
             let decider = self.decider.read().clone();
             let timeout = policy.spec().sync_timeout_ms;
-            let answer = decider.and_then(|d| d.decide(&pending, timeout));
+            let answer = decider.and_then(|d| d.decide(&event(&j, EventVerdict::Allowed), timeout));
             let decision = answer.unwrap_or_else(|| {
                 self.stats.sync_timeouts.fetch_add(1, Ordering::Relaxed);
                 match policy.spec().sync_default {
@@ -302,18 +306,7 @@ impl ProtectionFilter {
             }
         }
         if j.denied.is_some() {
-            let mut e = self.event(
-                &policy,
-                caller,
-                &j,
-                op,
-                &parts.key,
-                parts.value_name.as_deref(),
-                parts.new_key.as_deref(),
-                details,
-                EventVerdict::Denied,
-            );
-            e.old = old;
+            let mut e = event(&j, EventVerdict::Denied);
             e.decided_by = decided_by;
             self.stats.denied.fetch_add(1, Ordering::Relaxed);
             self.stats.events.fetch_add(1, Ordering::Relaxed);

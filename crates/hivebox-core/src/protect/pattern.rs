@@ -106,42 +106,27 @@ impl StrOp {
 /// Splits a Sigma value into tokens: `*` and `?` are wildcards, `\*` `\?` `\\` escape them
 /// (and the backslash), any other backslash is literal. Literal text is upcased.
 pub fn sigma_tokens(text: &str) -> Vec<Tok> {
+    tokens(text, true)
+}
+
+/// Component-glob tokens: `*` and `?` are wildcards, nothing is escaped.
+fn glob_tokens(text: &str) -> Vec<Tok> {
+    tokens(text, false)
+}
+
+fn tokens(text: &str, escapes: bool) -> Vec<Tok> {
     let mut toks = Vec::new();
     let mut lit = String::new();
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
-            '\\' => match chars.peek() {
+            '\\' if escapes => match chars.peek() {
                 Some(&n @ ('*' | '?' | '\\')) => {
                     lit.push(n);
                     chars.next();
                 }
                 _ => lit.push('\\'),
             },
-            '*' | '?' => {
-                if !lit.is_empty() {
-                    toks.push(Tok::Lit(upcase(&std::mem::take(&mut lit)).into()));
-                }
-                let t = if c == '*' { Tok::Star } else { Tok::One };
-                if !(t == Tok::Star && toks.last() == Some(&Tok::Star)) {
-                    toks.push(t);
-                }
-            }
-            c => lit.push(c),
-        }
-    }
-    if !lit.is_empty() {
-        toks.push(Tok::Lit(upcase(&lit).into()));
-    }
-    toks
-}
-
-/// Component-glob tokens: `*` and `?` are wildcards, nothing is escaped.
-fn glob_tokens(text: &str) -> Vec<Tok> {
-    let mut toks = Vec::new();
-    let mut lit = String::new();
-    for c in text.chars() {
-        match c {
             '*' | '?' => {
                 if !lit.is_empty() {
                     toks.push(Tok::Lit(upcase(&std::mem::take(&mut lit)).into()));
