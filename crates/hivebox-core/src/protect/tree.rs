@@ -20,10 +20,9 @@
 use super::bits::RegOp;
 use super::path::WalkPath;
 use super::pattern::{CompPat, StrPat, ValuePat};
-use parking_lot::RwLock;
+use parking_lot::{RwLock, RwLockReadGuard};
 use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
-use std::sync::Arc;
 
 /// A rule's entry on a node (`MP_CLIENT_VALUE`): which rule, and its bits there.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -126,9 +125,17 @@ struct DState {
 /// not depend on the component's text.
 #[derive(Debug, Default)]
 struct Dfa {
-    states: Vec<Arc<DState>>,
+    states: Vec<DState>,
     ids: FxHashMap<SetKey, u32>,
     next: FxHashMap<(u32, u32), u32>,
+}
+
+/// Runs `f` on what applies where a walk ended.
+fn with_state(dfa: &Dfa, at: &Pos, tree: &RuleTree, f: impl FnOnce(&DState)) {
+    match at {
+        Pos::Dfa(id) => f(&dfa.states[*id as usize]),
+        Pos::Nodes(live, sticky) => f(&tree.make_state(live.clone(), sticky.clone())),
+    }
 }
 
 /// A set of active nodes: the live ones and the sticky ones, sorted.
@@ -354,7 +361,7 @@ impl RuleTree {
             return None;
         }
         let id = dfa.states.len() as u32;
-        dfa.states.push(Arc::new(state));
+        dfa.states.push(state);
         dfa.ids.insert(key, id);
         Some(id)
     }
@@ -376,12 +383,12 @@ impl RuleTree {
     }
 
     /// The walk's position: a DFA set, or (once the DFA is full) the node sets themselves.
-    fn walk_to<'a>(&self, comps: impl Iterator<Item = &'a str>, mut at: Pos) -> Pos {
+    /// `dfa` stays read-locked except while a new set is built.
+    fn walk_to<'a>(&self, dfa: &mut RwLockReadGuard<'_, Dfa>, comps: impl Iterator<Item = &'a str>, mut at: Pos) -> Pos {
         for comp in comps {
             let word = self.vocab.get(comp).copied();
             at = match at {
                 Pos::Dfa(id) => {
-                    let dfa = self.dfa.read();
                     let state = &dfa.states[id as usize];
                     if state.live.is_empty() {
                         return at;
@@ -398,18 +405,19 @@ impl RuleTree {
                     } else {
                         let cur: States = SmallVec::from_slice(&state.live);
                         let (mut live, mut sticky) = (States::new(), SmallVec::from_slice(&state.sticky));
-                        drop(dfa);
-                        self.step(&cur, (comp, word), &mut live, &mut sticky);
-                        let (live2, sticky2) = (live.clone(), sticky.clone());
-                        match self.intern(self.make_state(live, sticky)) {
-                            Some(to) => {
-                                if let Some(sym) = symbol {
-                                    self.dfa.write().next.insert((id, sym), to);
+                        RwLockReadGuard::unlocked(dfa, || {
+                            self.step(&cur, (comp, word), &mut live, &mut sticky);
+                            let (live2, sticky2) = (live.clone(), sticky.clone());
+                            match self.intern(self.make_state(live, sticky)) {
+                                Some(to) => {
+                                    if let Some(sym) = symbol {
+                                        self.dfa.write().next.insert((id, sym), to);
+                                    }
+                                    Pos::Dfa(to)
                                 }
-                                Pos::Dfa(to)
+                                None => Pos::Nodes(live2, sticky2),
                             }
-                            None => Pos::Nodes(live2, sticky2),
-                        }
+                        })
                     }
                 }
                 Pos::Nodes(live, mut sticky) => {
@@ -438,29 +446,26 @@ impl RuleTree {
         }
     }
 
-    /// What applies where a walk ended.
-    fn state_at(&self, at: &Pos) -> Arc<DState> {
-        match at {
-            Pos::Dfa(id) => self.dfa.read().states[*id as usize].clone(),
-            Pos::Nodes(live, sticky) => Arc::new(self.make_state(live.clone(), sticky.clone())),
-        }
-    }
-
     /// `MpRegMatchData`: the entries that apply to `op` on `path` (a key, plus the value name
     /// for value operations) whose bits meet `op`'s `Operation|Denied` mask.
     pub fn matches(&self, op: RegOp, path: &WalkPath, out: &mut SmallVec<[Client; 8]>) {
         let mask = op.mask();
-        let at = self.walk_to(path.key_components(), self.start());
+        let start = self.start();
+        let mut dfa = self.dfa.read();
+        let at = self.walk_to(&mut dfa, path.key_components(), start);
         if op.is_value_op() {
             let value = path.value_text().unwrap_or("");
-            let state = self.state_at(&at);
-            out.extend(state.values.iter().filter(|(p, c)| c.bits & mask != 0 && p.matches(value)).map(|(_, c)| *c));
-            let at = self.walk_to(path.value_components(), at);
-            let state = self.state_at(&at);
-            out.extend(state.value_hits.iter().filter(|c| c.bits & mask != 0).copied());
+            with_state(&dfa, &at, self, |state| {
+                out.extend(state.values.iter().filter(|(p, c)| c.bits & mask != 0 && p.matches(value)).map(|(_, c)| *c))
+            });
+            let at = self.walk_to(&mut dfa, path.value_components(), at);
+            with_state(&dfa, &at, self, |state| {
+                out.extend(state.value_hits.iter().filter(|c| c.bits & mask != 0).copied())
+            });
         } else {
-            let state = self.state_at(&at);
-            out.extend(state.key_hits.iter().filter(|c| c.bits & mask != 0).copied());
+            with_state(&dfa, &at, self, |state| {
+                out.extend(state.key_hits.iter().filter(|c| c.bits & mask != 0).copied())
+            });
         }
     }
 
