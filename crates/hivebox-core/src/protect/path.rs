@@ -183,6 +183,15 @@ impl WalkPath {
         &self.buf[..self.key_len]
     }
 
+    /// Sysmon's `TargetObject` for this path, upcased, when the walk form spells it the same
+    /// way (an `HKLM` or `HKU` path outside the machine's classes, which Sysmon calls `HKCR`).
+    pub fn target_upcased(&self) -> Option<&str> {
+        let b = &self.buf;
+        let root = b.starts_with("HKLM\\") || b.starts_with("HKU\\") || b == "HKLM" || b == "HKU";
+        let classes = b.strip_prefix("HKLM\\SOFTWARE\\CLASSES").is_some_and(|r| r.is_empty() || r.starts_with('\\'));
+        (root && !classes).then_some(b.as_str())
+    }
+
     /// The upcased value name as one string, if set.
     pub fn value_text(&self) -> Option<&str> {
         (self.spans.len() > self.key_comps).then(|| &self.buf[self.key_len + 1..])
@@ -322,6 +331,28 @@ mod tests {
         w.set_value(r"a\b");
         assert_eq!(w.value_components().collect::<Vec<_>>(), ["A", "B"]);
         assert_eq!(w.value_text(), Some(r"A\B"));
+    }
+
+    #[test]
+    fn the_walk_spells_targets_as_sysmon_does_where_it_can() {
+        let mut w = WalkPath::new();
+        for (key, value) in [
+            (r"\REGISTRY\MACHINE\SYSTEM\ControlSet001\Services\x", Some("")),
+            (r"\REGISTRY\USER\S-1-5-21-1_Classes\CLSID", Some(r"a\b")),
+            (r"HKLM\SOFTWARE\Classesx", None),
+            (r"\REGISTRY\MACHINE\SOFTWARE\Classes\CLSID", None),
+            (r"\REGISTRY\A\{guid}\x", Some("v")),
+        ] {
+            w.set_key(key, 1);
+            if let Some(v) = value {
+                w.set_value(v);
+            }
+            let rendered = crate::name::upcase(&render_target(key, value, 1));
+            match w.target_upcased() {
+                Some(t) => assert_eq!(t, rendered, "{key}"),
+                None => assert!(rendered.starts_with("HKCR") || rendered.starts_with('\\'), "{key}: {rendered}"),
+            }
+        }
     }
 
     #[test]

@@ -423,19 +423,17 @@ pub enum Cond {
 #[derive(Debug)]
 pub struct Fields<'a> {
     source: Option<(&'a super::policy::CompiledPolicy, &'a super::policy::Subject<'a>, &'a super::policy::Actor<'a>)>,
-    cache: [std::cell::OnceCell<(String, String)>; 5],
+    /// `TargetObject` upcased, when the walk already holds it.
+    target_upcased: Option<&'a str>,
+    original: [std::cell::OnceCell<String>; 5],
+    upcased: [std::cell::OnceCell<String>; 5],
 }
 
 impl<'a> Fields<'a> {
     /// The fields, given, in [`Field::ALL`] order.
     pub fn new(values: [String; 5]) -> Fields<'static> {
-        let cache = values.map(|v| {
-            let cell = std::cell::OnceCell::new();
-            let up = upcase(&v);
-            let _ = cell.set((v, up));
-            cell
-        });
-        Fields { source: None, cache }
+        let upcased = values.each_ref().map(|v| std::cell::OnceCell::from(upcase(v)));
+        Fields { source: None, target_upcased: None, original: values.map(std::cell::OnceCell::from), upcased }
     }
 
     /// The fields of an operation, rendered on demand.
@@ -444,18 +442,18 @@ impl<'a> Fields<'a> {
         subject: &'a super::policy::Subject<'a>,
         actor: &'a super::policy::Actor<'a>,
     ) -> Self {
-        Fields { source: Some((policy, subject, actor)), cache: Default::default() }
+        Fields {
+            source: Some((policy, subject, actor)),
+            target_upcased: None,
+            original: Default::default(),
+            upcased: Default::default(),
+        }
     }
 
-    fn entry(&self, f: Field) -> &(String, String) {
-        self.cache[f as usize].get_or_init(|| {
-            let v = match self.source {
-                Some((p, s, a)) => p.field(f, s, a),
-                None => String::new(),
-            };
-            let up = if v.is_ascii() { v.to_ascii_uppercase() } else { upcase(&v) };
-            (v, up)
-        })
+    /// Uses `text` as the upcased `TargetObject` (what the walk of the operation's path holds).
+    pub fn with_target_upcased(mut self, text: Option<&'a str>) -> Self {
+        self.target_upcased = text;
+        self
     }
 
     /// `Image`, or `Details` given as text, without rendering or copying; any other field
@@ -473,12 +471,21 @@ impl<'a> Fields<'a> {
 
     /// A field's text as the operation gave it.
     pub fn get(&self, f: Field) -> &str {
-        &self.entry(f).0
+        self.original[f as usize].get_or_init(|| match self.source {
+            Some((p, s, a)) => p.field(f, s, a),
+            None => String::new(),
+        })
     }
 
     /// A field's text, upcased.
     pub fn upcased(&self, f: Field) -> &str {
-        &self.entry(f).1
+        if let (Field::TargetObject, Some(t)) = (f, self.target_upcased) {
+            return t;
+        }
+        self.upcased[f as usize].get_or_init(|| {
+            let v = self.unrendered(f);
+            if v.is_ascii() { v.to_ascii_uppercase() } else { upcase(v) }
+        })
     }
 }
 

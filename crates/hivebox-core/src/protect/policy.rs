@@ -396,7 +396,9 @@ impl CompiledPolicy {
             walk.set_key(new, ccs);
             self.tree.matches(op, walk, &mut scratch.clients);
         }
-        let fields = Fields::of(self, subject, actor);
+        // Outside a rename the walk still holds the operation's own path.
+        let hint = if subject.new_key.is_none() { scratch.walk.target_upcased() } else { None };
+        let fields = Fields::of(self, subject, actor).with_target_upcased(hint);
         if !self.side.is_empty() {
             let mask = op.mask();
             for p in &self.side {

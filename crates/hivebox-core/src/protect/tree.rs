@@ -384,7 +384,12 @@ impl RuleTree {
 
     /// The walk's position: a DFA set, or (once the DFA is full) the node sets themselves.
     /// `dfa` stays read-locked except while a new set is built.
-    fn walk_to<'a>(&self, dfa: &mut RwLockReadGuard<'_, Dfa>, comps: impl Iterator<Item = &'a str>, mut at: Pos) -> Pos {
+    fn walk_to<'a>(
+        &self,
+        dfa: &mut RwLockReadGuard<'_, Dfa>,
+        comps: impl Iterator<Item = &'a str>,
+        mut at: Pos,
+    ) -> Pos {
         for comp in comps {
             let word = self.vocab.get(comp).copied();
             at = match at {
