@@ -153,12 +153,18 @@ struct RawFacts {
 struct Lines<'a> {
     text: &'a str,
     file: &'a str,
+    /// Byte offsets of the line starts after the first.
+    starts: Vec<usize>,
 }
 
-impl Lines<'_> {
+impl<'a> Lines<'a> {
+    fn new(file: &'a str, text: &'a str) -> Self {
+        Lines { text, file, starts: memchr_newlines(text) }
+    }
+
     fn line(&self, span: &Range<usize>) -> usize {
-        let end = span.start.min(self.text.len());
-        self.text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+        let at = span.start.min(self.text.len());
+        self.starts.partition_point(|&s| s <= at) + 1
     }
 
     fn err(&self, span: &Range<usize>, rule: Option<&str>, message: impl Into<String>) -> PolicyError {
@@ -173,7 +179,7 @@ impl Lines<'_> {
 
 /// Parses and checks a policy file. `file` names it in errors.
 pub fn parse(file: &str, text: &str) -> Result<PolicySpec, PolicyErrors> {
-    let lines = Lines { text, file };
+    let lines = Lines::new(file, text);
     let raw: RawPolicy = toml::from_str(text).map_err(|e| {
         let line = e.span().map_or(1, |s| lines.line(&s));
         PolicyErrors(vec![PolicyError {
@@ -364,6 +370,10 @@ pub fn parse(file: &str, text: &str) -> Result<PolicySpec, PolicyErrors> {
         errors.sort_by_key(|e| e.line);
         Err(PolicyErrors(errors))
     }
+}
+
+fn memchr_newlines(text: &str) -> Vec<usize> {
+    text.bytes().enumerate().filter(|(_, b)| *b == b'\n').map(|(i, _)| i + 1).collect()
 }
 
 const OPS: [(&str, StrOp); 4] = [

@@ -28,19 +28,28 @@ pub struct Needle {
 #[derive(Clone, Debug)]
 struct Searchers {
     finder: memchr::memmem::Finder<'static>,
-    /// For an ASCII needle: a searcher that ignores ASCII case, for text not upcased.
-    folded: Option<aho_corasick::AhoCorasick>,
+    /// For an ASCII needle: a searcher that ignores ASCII case, for text not upcased (built
+    /// when first used: most needles never need it).
+    folded: std::sync::OnceLock<Option<aho_corasick::AhoCorasick>>,
 }
 
 impl Needle {
     /// A needle (already upcased).
     pub fn new(text: &str) -> Self {
-        let folded = text
-            .is_ascii()
-            .then(|| aho_corasick::AhoCorasick::builder().ascii_case_insensitive(true).build([text]).ok())
-            .flatten();
         let finder = memchr::memmem::Finder::new(text.as_bytes()).into_owned();
-        Needle { text: text.into(), search: Box::new(Searchers { finder, folded }) }
+        Needle { text: text.into(), search: Box::new(Searchers { finder, folded: std::sync::OnceLock::new() }) }
+    }
+
+    fn folded(&self) -> Option<&aho_corasick::AhoCorasick> {
+        self.search
+            .folded
+            .get_or_init(|| {
+                let t = &*self.text;
+                t.is_ascii()
+                    .then(|| aho_corasick::AhoCorasick::builder().ascii_case_insensitive(true).build([t]).ok())
+                    .flatten()
+            })
+            .as_ref()
     }
 
     /// The text looked for.
@@ -215,7 +224,7 @@ impl StrPat {
             StrPat::Equals(l) if l.is_ascii() => Some(t.len() == l.len() && eq(t, l)),
             StrPat::Prefix(l) if l.is_ascii() => Some(t.len() >= l.len() && eq(&t[..l.len()], l)),
             StrPat::Suffix(l) if l.is_ascii() => Some(t.len() >= l.len() && eq(&t[t.len() - l.len()..], l)),
-            StrPat::Contains(n) => n.search.folded.as_ref().map(|ac| ac.is_match(text)),
+            StrPat::Contains(n) => n.folded().map(|ac| ac.is_match(text)),
             _ => None,
         }
     }
@@ -302,7 +311,7 @@ pub enum PatternError {
     #[error("component {0} is empty (two backslashes in a row)")]
     EmptyComponent(usize),
     /// `{n}` out of range.
-    #[error("`{{{0}}}` must skip between 1 and 512 components")]
+    #[error("`{0}` must skip between 1 and 512 components")]
     BadSkip(String),
     /// The root is not a known hive alias.
     #[error("`{0}` is not a registry root: use HKLM, HKU, HKCU, HKCR (or their HKEY_ names) or \\REGISTRY\\...")]
@@ -318,8 +327,13 @@ pub fn parse_component(c: &str, index: usize) -> Result<Vec<CompPat>, PatternErr
         "" => return Err(PatternError::EmptyComponent(index)),
         "*" => vec![CompPat::One],
         "**" => vec![CompPat::Any],
-        _ if c.starts_with('{') && c.ends_with('}') => {
-            let n: usize = c[1..c.len() - 1].trim().parse().map_err(|_| PatternError::BadSkip(c.into()))?;
+        // `{3}` skips components; `{GUID}` is a name.
+        _ if c.len() > 2
+            && c.starts_with('{')
+            && c.ends_with('}')
+            && c[1..c.len() - 1].bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            let n: usize = c[1..c.len() - 1].parse().map_err(|_| PatternError::BadSkip(c.into()))?;
             if n == 0 || n > 512 {
                 return Err(PatternError::BadSkip(c.into()));
             }
@@ -705,6 +719,11 @@ mod tests {
     fn components_parse() {
         assert_eq!(parse_component("{2}", 0).unwrap(), vec![CompPat::One, CompPat::One]);
         assert!(parse_component("{0}", 0).is_err());
+        assert_eq!(
+            parse_component("{00000006-5A1E-4C3B-9D2F-00000000B99A}", 0).unwrap(),
+            vec![CompPat::Lit("{00000006-5A1E-4C3B-9D2F-00000000B99A}".into())]
+        );
+        assert_eq!(parse_component("{0}", 0).unwrap_err().to_string(), "`{0}` must skip between 1 and 512 components");
         assert!(parse_component("a**", 0).is_err());
         assert_eq!(parse_component("Run*", 0).unwrap(), vec![CompPat::Glob(StrPat::Prefix("RUN".into()))]);
     }
