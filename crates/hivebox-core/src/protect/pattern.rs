@@ -596,12 +596,49 @@ fn cost(probes: &[Probe]) -> usize {
         .unwrap_or(0)
 }
 
-/// A lower score is a more selective index pattern.
+/// Components on most registry paths (upcased): a probe made only of them is hit often.
+const COMMON: [&str; 16] = [
+    "SOFTWARE",
+    "SYSTEM",
+    "MICROSOFT",
+    "WINDOWS",
+    "WINDOWS NT",
+    "CURRENTVERSION",
+    "CURRENTCONTROLSET",
+    "SERVICES",
+    "CONTROL",
+    "CLASSES",
+    "POLICIES",
+    "WOW6432NODE",
+    "CLSID",
+    "EXPLORER",
+    "PARAMETERS",
+    "(DEFAULT)",
+];
+
+/// A lower score is a more selective index pattern: anchored at the root, then holding an
+/// uncommon name, then a glob with some text, then only common names.
 fn score(p: &[CompPat]) -> usize {
-    match p.first() {
-        Some(CompPat::Any) => 10 - p.iter().filter(|c| matches!(c, CompPat::Lit(_))).count().min(9),
-        _ => 0,
+    if p.first() != Some(&CompPat::Any) {
+        return 0;
     }
+    let uncommon = p.iter().any(|c| matches!(c, CompPat::Lit(l) if !COMMON.contains(&&**l)));
+    // A glob whose text starts a common name (`CurrentVersion*`) is as common as the name.
+    let glob = p.iter().any(|c| {
+        matches!(c, CompPat::Glob(g) if literal_len(g) >= 4
+            && !matches!(g, StrPat::Prefix(l) if COMMON.iter().any(|w| w.starts_with(&**l) || l.starts_with(w))))
+    });
+    if uncommon {
+        2
+    } else if glob {
+        5
+    } else {
+        8
+    }
+}
+
+fn literal_len(p: &StrPat) -> usize {
+    p.tokens().iter().map(|t| if let Tok::Lit(l) = t { l.len() } else { 0 }).max().unwrap_or(0)
 }
 
 /// The index patterns of one `TargetObject` pattern (an over-approximation).

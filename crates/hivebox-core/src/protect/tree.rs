@@ -319,7 +319,8 @@ impl RuleTree {
                 }
                 Some(ix) => {
                     let mut tried: SmallVec<[u32; 8]> = SmallVec::new();
-                    let hits = ix.ac.find_overlapping_iter(comp).map(|m| ix.owners[m.pattern().as_usize()]);
+                    let hay = if ix.ac.is_match(comp) { comp } else { "" };
+                    let hits = ix.ac.find_overlapping_iter(hay).map(|m| ix.owners[m.pattern().as_usize()]);
                     for gi in hits.chain(ix.always.iter().copied()) {
                         if tried.contains(&gi) {
                             continue;
@@ -372,9 +373,12 @@ impl RuleTree {
             let node = &self.nodes[n as usize];
             match &node.glob_index {
                 Some(ix) => {
-                    ix.ac
-                        .find_overlapping_iter(comp)
-                        .any(|m| node.globs[ix.owners[m.pattern().as_usize()] as usize].0.matches(comp))
+                    // Most components hold no needle: one fast scan says so.
+                    (ix.ac.is_match(comp)
+                        && ix
+                            .ac
+                            .find_overlapping_iter(comp)
+                            .any(|m| node.globs[ix.owners[m.pattern().as_usize()] as usize].0.matches(comp)))
                         || ix.always.iter().any(|&g| node.globs[g as usize].0.matches(comp))
                 }
                 None => node.globs.iter().any(|(g, _)| g.matches(comp)),
