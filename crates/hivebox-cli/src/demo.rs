@@ -22,6 +22,16 @@ const PRIVATE: &str = r"\REGISTRY\MACHINE\SOFTWARE\hivebox-private";
 
 type Trace = Arc<Mutex<Vec<String>>>;
 
+/// `println!` for a reader that may go away (`hivebox demo | head`): then the demo just ends.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if writeln!(std::io::stdout(), $($arg)*).is_err() {
+            std::process::exit(0);
+        }
+    }};
+}
+
 fn say(trace: &Trace, line: String) {
     if let Ok(mut t) = trace.lock() {
         t.push(line);
@@ -172,16 +182,16 @@ struct Scene {
 
 impl Scene {
     fn step<T>(&self, title: &str, f: impl FnOnce(&Registry, &Caller) -> Result<T, NtStatus>) -> Result<T, NtStatus> {
-        println!("\n> {title}");
+        outln!("\n> {title}");
         let r = f(&self.reg, &self.me);
         if let Ok(mut t) = self.trace.lock() {
             for line in t.drain(..) {
-                println!("{line}");
+                outln!("{line}");
             }
         }
         match &r {
-            Ok(_) => println!("< STATUS_SUCCESS"),
-            Err(status) => println!("< {status}"),
+            Ok(_) => outln!("< STATUS_SUCCESS"),
+            Err(status) => outln!("< {status}"),
         }
         r
     }
@@ -196,24 +206,24 @@ pub fn run(_args: &[String]) -> anyhow::Result<i32> {
         Token { user_sid: hivebox_core::path::unix_user_sid(1000), system: false },
         ProcessInfo { pid: std::process::id(), image: "/usr/bin/trial-installer".into(), ..ProcessInfo::default() },
     );
-    println!("hivebox demo: a scratch registry with three filters on the CM callback stack");
+    outln!("hivebox demo: a scratch registry with three filters on the CM callback stack");
     reg.register("385000", Arc::new(Monitor(trace.clone()))).map_err(status_err)?;
     let policy = hivebox_policy::compile("<demo policy>", POLICY).map_err(|e| anyhow::anyhow!("{e}"))?;
     ProtectionFilter::new(policy, Arc::new(Events(trace.clone())), clock.clone()).register(&reg).map_err(status_err)?;
     reg.register("135000", Arc::new(Isolation(trace.clone()))).map_err(status_err)?;
     for (cookie, altitude) in reg.callbacks() {
-        println!("  registered altitude {altitude:>7}  cookie {:#x}", cookie.0);
+        outln!("  registered altitude {altitude:>7}  cookie {:#x}", cookie.0);
     }
     let scene = Scene { reg, me, trace };
     let all = CreateOptions::default();
 
-    println!("\n== 1. An ordinary write: pre callbacks run high to low, posts low to high");
+    outln!("\n== 1. An ordinary write: pre callbacks run high to low, posts low to high");
     let (demo, _) = scene
         .step(r"create HKLM\SOFTWARE\Demo", |r, me| r.create_key(me, None, r"\REGISTRY\MACHINE\SOFTWARE\Demo", &all))?;
     scene.step("set Greeting = \"hello\"", |r, me| r.set_value(me, demo, "Greeting", Value::sz("hello")))?;
     scene.step("close", |r, me| r.close_key(me, demo))?;
 
-    println!(
+    outln!(
         "\n== 2. A blocked write: the protection filter denies the pre and sends the event at once; the monitor above gets a synthetic post, the isolation filter below sees nothing"
     );
     let run = scene.step(r"open HKLM\...\CurrentVersion\Run", |r, me| {
@@ -224,7 +234,7 @@ pub fn run(_args: &[String]) -> anyhow::Result<i32> {
     let _ = scene.step("query Updater", |r, me| r.query_value(me, run, "Updater"));
     scene.step("close", |r, me| r.close_key(me, run))?;
 
-    println!(
+    outln!(
         "\n== 3. A redirected create: the isolation filter opens a private key itself and bypasses the CM; its own calls are seen only below it"
     );
     let (trial, _) = scene
@@ -234,22 +244,22 @@ pub fn run(_args: &[String]) -> anyhow::Result<i32> {
     scene.step("set Licensed = 1", |r, me| r.set_value(me, trial, "Licensed", Value::dword(1)))?;
     let landed = scene.step("query the handle's name", |r, me| r.query_key_name(me, trial))?;
     scene.step("close", |r, me| r.close_key(me, trial))?;
-    println!("\n== 4. Unregistering the filters; the host's view of the registry");
+    outln!("\n== 4. Unregistering the filters; the host's view of the registry");
     for (cookie, altitude) in scene.reg.callbacks() {
         scene.reg.unregister(cookie)?;
-        println!("  unregistered altitude {altitude}");
+        outln!("  unregistered altitude {altitude}");
     }
     let real = scene.reg.open_key(&Caller::system(), None, TRIAL, &OpenOptions::default());
     if let Ok(h) = real {
         let _ = scene.reg.close_key(&Caller::system(), h);
     }
 
-    println!("\n== Summary");
-    println!("  the Run key write was {}", if blocked.is_err() { "blocked (STATUS_ACCESS_DENIED)" } else { "ALLOWED" });
-    println!("  the trial installer's key landed at {landed}");
+    outln!("\n== Summary");
+    outln!("  the Run key write was {}", if blocked.is_err() { "blocked (STATUS_ACCESS_DENIED)" } else { "ALLOWED" });
+    outln!("  the trial installer's key landed at {landed}");
     match real {
-        Err(status) => println!("  the real {TRIAL} does not exist ({status:?})"),
-        Ok(_) => println!("  the real {TRIAL} EXISTS"),
+        Err(status) => outln!("  the real {TRIAL} does not exist ({status:?})"),
+        Ok(_) => outln!("  the real {TRIAL} EXISTS"),
     }
     let ok = blocked.is_err() && real.is_err() && landed.starts_with(PRIVATE);
     Ok(if ok { 0 } else { 1 })

@@ -7,33 +7,8 @@ use std::fmt::Write as _;
 const WIDTH: usize = 100;
 const INDENT: usize = 4;
 
-/// The Sysmon registry event fields hivebox evaluates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Field {
-    TargetObject,
-    Details,
-    Image,
-    EventType,
-    NewName,
-}
-
-impl Field {
-    pub const ALL: [Field; 5] = [Field::TargetObject, Field::Details, Field::Image, Field::EventType, Field::NewName];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Field::TargetObject => "TargetObject",
-            Field::Details => "Details",
-            Field::Image => "Image",
-            Field::EventType => "EventType",
-            Field::NewName => "NewName",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<Field> {
-        Field::ALL.into_iter().find(|f| f.name() == name)
-    }
-}
+/// The Sysmon registry event fields hivebox evaluates: the core's.
+pub(crate) use hivebox_core::protect::pattern::Field;
 
 /// How a predicate compares: Sigma's wildcard strings for all but `Regex`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
