@@ -25,26 +25,16 @@ impl std::fmt::Debug for Rules {
     }
 }
 
-fn rule_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
-        let path = entry?.path();
-        if path.is_dir() {
-            rule_files(&path, out)?;
-        } else if path.extension().is_some_and(|e| e == "yml" || e == "yaml") {
-            out.push(path);
-        }
-    }
-    Ok(())
-}
-
 impl Rules {
     /// Every rule under `dir` that hivebox imported (`import`), compiled by rsigma. The rules
     /// hivebox cannot import are left out, so that both sides evaluate the same rules.
     pub fn load(dir: &Path, import: &SigmaImport) -> Result<Rules> {
         let imported: HashSet<&str> = import.rules.iter().filter_map(|r| r.id.strip_prefix("sigma-")).collect();
-        let mut files = Vec::new();
-        rule_files(dir, &mut files)?;
-        files.sort();
+        let files: Vec<PathBuf> = hivebox_policy::sigma::rule_files(dir)
+            .with_context(|| format!("reading the rules under {}", Path::new(dir).display()))?
+            .into_iter()
+            .map(|(_, path)| path)
+            .collect();
         let mut engine = Engine::new();
         for path in &files {
             let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;

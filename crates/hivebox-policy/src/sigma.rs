@@ -96,10 +96,7 @@ impl std::error::Error for Unsupported {}
 /// `id`) become [`Unsupported`] entries; only failures to read the directory or a file are
 /// errors.
 pub fn import_dir(dir: &Path) -> std::io::Result<SigmaImport> {
-    let mut files = Vec::new();
-    collect_files(dir, dir, &mut files)?;
-    files.sort();
-
+    let files = rule_files(dir)?;
     let mut import = SigmaImport::default();
     let mut seen_ids: HashMap<String, String> = HashMap::new();
     for (source, path) in files {
@@ -131,7 +128,15 @@ pub fn import_dir(dir: &Path) -> std::io::Result<SigmaImport> {
     Ok(import)
 }
 
-/// Pairs of (path relative to `root` with `/` separators, full path) of the rule files.
+/// The Sigma rule files (`*.yml`, `*.yaml`) under `dir`, recursively, as pairs of (path
+/// relative to `dir` with `/` separators, full path), sorted.
+pub fn rule_files(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
+    let mut files = Vec::new();
+    collect_files(dir, dir, &mut files)?;
+    files.sort();
+    Ok(files)
+}
+
 fn collect_files(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) -> std::io::Result<()> {
     let entries =
         std::fs::read_dir(dir).map_err(|e| std::io::Error::new(e.kind(), format!("reading {}: {e}", dir.display())))?;

@@ -18,19 +18,6 @@ fn corpus_dir() -> PathBuf {
     dir
 }
 
-fn rule_files(dir: &std::path::Path) -> usize {
-    let mut n = 0;
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            n += rule_files(&path);
-        } else if path.extension().is_some_and(|e| e == "yml" || e == "yaml") {
-            n += 1;
-        }
-    }
-    n
-}
-
 /// Parses `text` with the `toml` crate, panicking with the text on error.
 fn parse_toml(text: &str) -> toml::Table {
     text.parse::<toml::Table>().unwrap_or_else(|e| panic!("invalid TOML: {e}\n{text}"))
@@ -49,7 +36,7 @@ fn reason_group(reason: &str) -> String {
 fn imports_the_shared_registry_rule_set() {
     let dir = corpus_dir();
     let import = sigma::import_dir(&dir).unwrap();
-    let files = rule_files(&dir);
+    let files = hivebox_policy::sigma::rule_files(&dir).unwrap().len();
 
     let mut groups: BTreeMap<String, Vec<&Unsupported>> = BTreeMap::new();
     for u in &import.unsupported {

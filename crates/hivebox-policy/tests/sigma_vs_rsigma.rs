@@ -171,19 +171,8 @@ fn hivebox_side(import: &SigmaImport, text: &str) -> Flagged {
 
 /// rsigma's engine with every rule file, and each rule's `logsource.category` by id.
 fn rsigma_engine(dir: &Path) -> (Engine, HashMap<String, String>) {
-    fn rule_files(dir: &Path, out: &mut Vec<PathBuf>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                rule_files(&path, out);
-            } else if path.extension().is_some_and(|e| e == "yml" || e == "yaml") {
-                out.push(path);
-            }
-        }
-    }
-    let mut files = Vec::new();
-    rule_files(dir, &mut files);
-    files.sort();
+    let files: Vec<PathBuf> =
+        hivebox_policy::sigma::rule_files(dir).unwrap().into_iter().map(|(_, path)| path).collect();
     let mut engine = Engine::new();
     let mut category = HashMap::new();
     for path in &files {

@@ -103,18 +103,6 @@ fn parse_args() -> Result<Args> {
     Ok(args)
 }
 
-fn rule_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
-        let path = entry?.path();
-        if path.is_dir() {
-            rule_files(&path, out)?;
-        } else if path.extension().is_some_and(|e| e == "yml" || e == "yaml") {
-            out.push(path);
-        }
-    }
-    Ok(())
-}
-
 /// Does an event with this `EventID` and `EventType` belong to a rule of `category`?
 fn keeps(mode: Mode, category: &str, event_id: Option<u64>, event_type: Option<&str>) -> bool {
     let by_id = |id: Option<u64>| match category {
@@ -157,9 +145,11 @@ fn main() -> Result<()> {
     let args = parse_args()?;
 
     // Rules: read, parse (YAML to AST), compile into the engine; each timed apart.
-    let mut files = Vec::new();
-    rule_files(&args.rules, &mut files)?;
-    files.sort();
+    let files: Vec<PathBuf> = hivebox_policy::sigma::rule_files(&args.rules)
+        .with_context(|| format!("reading the rules under {}", Path::new(&args.rules).display()))?
+        .into_iter()
+        .map(|(_, path)| path)
+        .collect();
     let (mut read_time, mut parse_time, mut compile_time) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
     let mut engine = Engine::new();
     let mut category_of: HashMap<String, String> = HashMap::new();

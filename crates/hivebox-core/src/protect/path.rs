@@ -203,23 +203,21 @@ impl WalkPath {
 pub fn render_key(key: &str, current_control_set: u32) -> String {
     let comps: Vec<&str> = key.split('\\').filter(|c| !c.is_empty()).collect();
     let (skip, root) = root_of(&comps);
+    let rest = &comps[skip..];
+    let classes =
+        rest.len() >= 2 && rest[0].eq_ignore_ascii_case("SOFTWARE") && rest[1].eq_ignore_ascii_case("Classes");
+    // The root as Sysmon writes it, the components after it, and whether they are HKLM's.
+    let (root, rest, machine) = match root {
+        ["HKLM"] if classes => ("HKCR", &rest[2..], false),
+        ["HKLM"] => ("HKLM", rest, true),
+        [_, _, _] => ("HKCR", rest, false),
+        [r] => (*r, rest, false),
+        _ => ("", rest, false),
+    };
     let mut out = String::with_capacity(key.len());
-    let mut rest = &comps[skip..];
-    match root {
-        ["HKLM"]
-            if rest.len() >= 2
-                && rest[0].eq_ignore_ascii_case("SOFTWARE")
-                && rest[1].eq_ignore_ascii_case("Classes") =>
-        {
-            out.push_str("HKCR");
-            rest = &rest[2..];
-        }
-        ["HKLM", ..] if root.len() == 3 => out.push_str("HKCR"),
-        [r] => out.push_str(r),
-        _ => {}
-    }
-    let machine = root == ["HKLM"];
+    out.push_str(root);
     for (i, c) in rest.iter().enumerate() {
+        // An unknown root keeps its leading backslash (`\REGISTRY\A\...`).
         if !out.is_empty() || skip == 0 {
             out.push('\\');
         }
@@ -364,6 +362,8 @@ mod tests {
         );
         assert_eq!(render_key(r"\REGISTRY\USER\S-1-5-21-1\Software", 1), r"HKU\S-1-5-21-1\Software");
         assert_eq!(render_target(r"\REGISTRY\MACHINE\SOFTWARE\Run", Some(""), 1), r"HKLM\SOFTWARE\Run\(Default)");
+        assert_eq!(render_key(r"HKCR\SYSTEM\ControlSet001", 1), r"HKCR\SYSTEM\ControlSet001");
+        assert_eq!(render_key(r"\REGISTRY\A\{x}", 1), r"\REGISTRY\A\{x}");
     }
 
     #[test]
