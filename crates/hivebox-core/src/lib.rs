@@ -39,8 +39,8 @@ pub mod value;
 
 pub use access::Disposition;
 pub use cm::{
-    Argument, CallContext, CallbackCx, Caller, Cookie, CreateKeyInfo, CreateOptions, Handle, HiveMount, Mode,
-    ObjectContext, ObjectId, OpenOptions, Operation, PostInfo, PreInfo, ProcessInfo, Registry, RegistryCallback,
+    Argument, CallContext, CallbackCx, Caller, Cookie, CreateKeyInfo, CreateOptions, DeferredSyncs, Handle, HiveMount,
+    Mode, ObjectContext, ObjectId, OpenOptions, Operation, PostInfo, PreInfo, ProcessInfo, Registry, RegistryCallback,
     RegistryOptions, Token, TxnId, TxnOutcome, WatchId, WatchNotifier,
 };
 pub use notify::RegNotifyClass;

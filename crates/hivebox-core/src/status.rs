@@ -53,10 +53,14 @@ statuses! {
     STATUS_OBJECT_PATH_NOT_FOUND = 0xC000_003A,
     STATUS_OBJECT_PATH_SYNTAX_BAD = 0xC000_003B,
     STATUS_DATA_ERROR = 0xC000_003E,
+    STATUS_REVISION_MISMATCH = 0xC000_0059,
+    STATUS_PRIVILEGE_NOT_HELD = 0xC000_0061,
     STATUS_DISK_FULL = 0xC000_007F,
     STATUS_INSUFFICIENT_RESOURCES = 0xC000_009A,
     STATUS_FILE_RENAMED = 0xC000_00D5,
+    STATUS_IO_TIMEOUT = 0xC000_00B5,
     STATUS_NAME_TOO_LONG = 0xC000_0106,
+    STATUS_CONNECTION_DISCONNECTED = 0xC000_020C,
     STATUS_CANNOT_DELETE = 0xC000_0121,
     STATUS_REGISTRY_CORRUPT = 0xC000_014C,
     STATUS_REGISTRY_IO_FAILED = 0xC000_014D,
@@ -115,6 +119,10 @@ impl NtStatus {
             Self::STATUS_TRANSACTION_NOT_ACTIVE => "the transaction is no longer active (committed or rolled back)",
             Self::STATUS_DATA_ERROR => "data does not parse for its type",
             Self::STATUS_NOT_IMPLEMENTED => "not implemented",
+            Self::STATUS_REVISION_MISMATCH => "the protocol versions do not match",
+            Self::STATUS_PRIVILEGE_NOT_HELD => "the caller lacks the privilege this operation needs",
+            Self::STATUS_CONNECTION_DISCONNECTED => "the connection to the hivebox daemon was lost",
+            Self::STATUS_IO_TIMEOUT => "no answer came in time",
             Self::STATUS_FILE_RENAMED => {
                 "the hive has already been replaced (the replacement applies when it is next loaded)"
             }

@@ -197,7 +197,7 @@ impl Registry {
                 st.fire(key, REG_NOTIFY_CHANGE_NAME | REG_NOTIFY_CHANGE_LAST_SET, &mut fired);
                 Ok(())
             })();
-            let r = super::ops::release(st, fired, r);
+            let r = super::ops::release(Some(caller), st, fired, r);
             (status_of(&r), Some(object))
         });
         outcome.status.ok()

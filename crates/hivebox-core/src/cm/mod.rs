@@ -82,6 +82,28 @@ pub struct Caller {
     /// The process.
     pub process: Arc<ProcessInfo>,
     pub(crate) stack: Vec<Arc<Entry>>,
+    /// Where the syncs of this caller's changes go instead of being waited for.
+    pub(crate) deferred: Option<Arc<DeferredSyncs>>,
+}
+
+/// The syncs a caller waits for itself: a server answering a batch of pipelined requests
+/// performs them all, then waits once, so its writes share one `fdatasync` instead of taking
+/// one each. An operation of such a caller returns as soon as its change is written to the
+/// store's log and applied; it is durable once every [`Pending`](crate::Pending) taken from
+/// here has been waited on, and must not be acknowledged before.
+#[derive(Debug, Default)]
+pub struct DeferredSyncs(Mutex<Vec<crate::storage::Pending>>);
+
+impl DeferredSyncs {
+    /// An empty collection.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The syncs collected since the last call.
+    pub fn take(&self) -> Vec<crate::storage::Pending> {
+        std::mem::take(&mut *self.0.lock())
+    }
 }
 
 impl fmt::Debug for Caller {
@@ -98,7 +120,7 @@ impl fmt::Debug for Caller {
 impl Caller {
     /// A user-mode caller.
     pub fn user(token: Token, process: ProcessInfo) -> Self {
-        Self { mode: Mode::User, token: Arc::new(token), process: Arc::new(process), stack: Vec::new() }
+        Self { mode: Mode::User, token: Arc::new(token), process: Arc::new(process), stack: Vec::new(), deferred: None }
     }
 
     /// The registry's own kernel-mode identity (LocalSystem).
@@ -108,7 +130,14 @@ impl Caller {
             token: Arc::new(Token { user_sid: "S-1-5-18".into(), system: true }),
             process: Arc::new(ProcessInfo { pid: 0, image: "System".into(), ..ProcessInfo::default() }),
             stack: Vec::new(),
+            deferred: None,
         }
+    }
+
+    /// This caller, with the syncs of its changes left to `syncs` (see [`DeferredSyncs`]).
+    pub fn with_deferred_syncs(mut self, syncs: Arc<DeferredSyncs>) -> Self {
+        self.deferred = Some(syncs);
+        self
     }
 
     /// True when this call was issued from inside a callback.

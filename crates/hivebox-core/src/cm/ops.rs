@@ -157,9 +157,11 @@ pub(crate) fn live_key(st: &State, object: ObjectId) -> Result<KeyId, NtStatus> 
 }
 
 /// Releases the state lock, wakes the watchers, then waits until the changes the operation
-/// logged are durable (group commit: other writers append while this one waits). A failed
-/// sync fails the operation; the store refuses later writes.
+/// logged are durable (group commit: other writers append while this one waits), or leaves
+/// that wait to a caller that defers its syncs. A failed sync fails the operation; the store
+/// refuses later writes.
 pub(crate) fn release<T>(
+    caller: Option<&Caller>,
     mut st: impl std::ops::DerefMut<Target = State>,
     fired: Fired,
     r: Result<T, NtStatus>,
@@ -167,6 +169,10 @@ pub(crate) fn release<T>(
     let pending = std::mem::take(&mut st.pending);
     drop(st);
     deliver(fired);
+    if let Some(d) = caller.and_then(|c| c.deferred.as_ref()) {
+        d.0.lock().extend(pending);
+        return r;
+    }
     for p in pending {
         p.wait().map_err(|e| e.status())?;
     }
@@ -500,7 +506,7 @@ impl Registry {
                 return (NtStatus::STATUS_TRANSACTION_NOT_ACTIVE, None);
             };
             let r = Self::perform_create(&mut st, caller, info, self.now(), &mut fired);
-            let r = release(st, fired, r);
+            let r = release(Some(caller), st, fired, r);
             (status_of(r), r.ok())
         });
         let Operation::CreateKey(info) = &op else { unreachable!("the operation stays a create") };
@@ -751,7 +757,7 @@ impl Registry {
                 }
                 Ok(())
             })();
-            let r = release(st, fired, r);
+            let r = release(Some(caller), st, fired, r);
             (status_of(r), Some(object))
         });
         outcome.status.ok()
@@ -782,7 +788,7 @@ impl Registry {
                 st.fire(key, REG_NOTIFY_CHANGE_LAST_SET, &mut fired);
                 Ok(())
             })();
-            let r = release(st, fired, r);
+            let r = release(Some(caller), st, fired, r);
             (status_of(r), Some(object))
         });
         outcome.status.ok()
@@ -810,7 +816,7 @@ impl Registry {
                 st.fire(key, REG_NOTIFY_CHANGE_LAST_SET, &mut fired);
                 Ok(())
             })();
-            let r = release(st, fired, r);
+            let r = release(Some(caller), st, fired, r);
             (status_of(r), Some(object))
         });
         outcome.status.ok()
@@ -958,7 +964,7 @@ impl Registry {
                 st.fire(parent, REG_NOTIFY_CHANGE_NAME, &mut fired);
                 Ok(())
             })();
-            let r = release(st, fired, r);
+            let r = release(Some(caller), st, fired, r);
             (status_of(r), Some(object))
         });
         outcome.status.ok()
@@ -981,7 +987,7 @@ impl Registry {
                 st.fire(key, REG_NOTIFY_CHANGE_ATTRIBUTES, &mut fired);
                 Ok(())
             })();
-            let r = release(st, fired, r);
+            let r = release(Some(caller), st, fired, r);
             (status_of(r), Some(object))
         });
         outcome.status.ok()

@@ -203,7 +203,7 @@ impl Registry {
         let mut st = self.inner.state.lock();
         let ended = st.txns.remove(&txn.0).ok_or(NtStatus::STATUS_TRANSACTION_NOT_ACTIVE)?;
         let r = Self::apply_commit(&mut st, &ended);
-        let r = super::ops::release(st, Fired::new(), r);
+        let r = super::ops::release(None, st, Fired::new(), r);
         let outcome = if r.is_ok() { TxnOutcome::Commit } else { TxnOutcome::Rollback };
         for notify in ended.enlisted {
             notify(outcome);

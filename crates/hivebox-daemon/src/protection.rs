@@ -1,8 +1,9 @@
-//! The protection filter in the CLI's embedded mode: the policy from `$HIVEBOX_HOME/policy.toml`
-//! (the shipped default when there is none) on the registry the command uses, events to
-//! `$HIVEBOX_HOME/events/`.
+//! The protection filter on a registry: the policy from `$HIVEBOX_HOME/policy.toml` (the
+//! shipped default when there is none), events to `$HIVEBOX_HOME/events/`, and reloading the
+//! policy while the registry runs (`REG_UPDATE_DATA`: atomic, an operation is judged by one
+//! policy from its pre to its post).
 
-use crate::events::{DEFAULT_MAX_BYTES, EventLog, Writer};
+use crate::events::{DEFAULT_MAX_BYTES, EventHook, EventLog, Writer};
 use anyhow::{Context, Result};
 use hivebox_core::protect::{CompiledPolicy, EventQueue, ProtectionFilter};
 use hivebox_core::{Clock, Registry};
@@ -32,15 +33,17 @@ pub fn load_policy(home: &Path) -> Result<(CompiledPolicy, String)> {
     }
 }
 
-/// The worker writing the events of the filter registered on a registry.
+/// The filter registered on a registry, and the worker writing its events.
 #[derive(Debug)]
 pub struct Protection {
     writer: Writer,
+    filter: Arc<ProtectionFilter>,
+    home: PathBuf,
 }
 
 impl Protection {
     /// Registers the home's policy on `registry`.
-    pub fn install(home: &Path, registry: &Registry, clock: Arc<dyn Clock>) -> Result<Self> {
+    pub fn install(home: &Path, registry: &Registry, clock: Arc<dyn Clock>, also: Option<EventHook>) -> Result<Self> {
         let (policy, _) = load_policy(home)?;
         let max =
             std::env::var("HIVEBOX_EVENTS_MAX_BYTES").ok().and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_MAX_BYTES);
@@ -48,7 +51,22 @@ impl Protection {
         let queue = Arc::new(EventQueue::new(1 << 16, 8));
         let filter = ProtectionFilter::new(policy, queue.clone(), clock);
         filter.register(registry).map_err(|s| anyhow::anyhow!("the protection filter could not be registered: {s}"))?;
-        Ok(Protection { writer: Writer::start(queue, log) })
+        Ok(Protection { writer: Writer::start(queue, log, also)?, filter, home: home.to_owned() })
+    }
+
+    /// The filter.
+    pub fn filter(&self) -> &Arc<ProtectionFilter> {
+        &self.filter
+    }
+
+    /// Reads the policy file again and swaps it in atomically; a file with errors changes
+    /// nothing. Returns a summary.
+    pub fn reload(&self) -> Result<String> {
+        let (policy, name) = load_policy(&self.home)?;
+        let generation = self.filter.policy().generation() + 1;
+        let rules = policy.spec().rules.len();
+        self.filter.swap_policy(policy.with_generation(generation));
+        Ok(format!("loaded {rules} rules from {name} (policy generation {generation})"))
     }
 
     /// Writes every queued event and stops.

@@ -5,7 +5,7 @@
 use anyhow::{Context, Result};
 use hivebox_core::protect::{EventQueue, ProtectionEvent};
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -16,6 +16,9 @@ pub const LOG: &str = "events.jsonl";
 pub const KEEP: u32 = 5;
 /// Default size at which the log rotates (`HIVEBOX_EVENTS_MAX_BYTES` overrides).
 pub const DEFAULT_MAX_BYTES: u64 = 16 << 20;
+
+/// What else sees each logged event, with its JSON line.
+pub type EventHook = Box<dyn Fn(&ProtectionEvent, &str) + Send>;
 
 /// An appending, size-rotated JSON-lines file.
 #[derive(Debug)]
@@ -40,8 +43,9 @@ impl EventLog {
         Ok(EventLog { dir: dir.to_owned(), file, size, max_bytes })
     }
 
-    /// Appends one event (one line), rotating first if the line would pass the limit.
-    pub fn append(&mut self, event: &ProtectionEvent) -> Result<()> {
+    /// Appends one event (one line), rotating first if the line would pass the limit;
+    /// returns the line (without its newline).
+    pub fn append(&mut self, event: &ProtectionEvent) -> Result<String> {
         let mut line = event.to_json();
         line.push('\n');
         if self.size > 0 && self.size + line.len() as u64 > self.max_bytes {
@@ -49,7 +53,8 @@ impl EventLog {
         }
         self.file.write_all(line.as_bytes()).context("cannot write to the event log")?;
         self.size += line.len() as u64;
-        Ok(())
+        line.pop();
+        Ok(line)
     }
 
     fn rotate(&mut self) -> Result<()> {
@@ -79,22 +84,26 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the worker.
-    pub fn start(queue: Arc<EventQueue>, mut log: EventLog) -> Self {
+    /// Starts the worker; `also` sees each event and its JSON line once it is logged (the
+    /// daemon hands them to live subscribers).
+    pub fn start(queue: Arc<EventQueue>, mut log: EventLog, also: Option<EventHook>) -> Result<Self> {
         let q = queue.clone();
         let worker = std::thread::Builder::new()
             .name("hivebox-events".into())
             .spawn(move || {
                 let mut n = 0;
                 while let Some(e) = q.pop() {
-                    log.append(&e)?;
+                    let line = log.append(&e)?;
+                    if let Some(f) = &also {
+                        f(&e, &line);
+                    }
                     n += 1;
                 }
                 log.sync()?;
                 Ok(n)
             })
-            .expect("the event writer thread starts");
-        Writer { queue, worker: Some(worker) }
+            .context("cannot start the event writer thread")?;
+        Ok(Writer { queue, worker: Some(worker) })
     }
 
     /// Writes what is queued and stops; returns how many events were written.
@@ -126,80 +135,6 @@ pub fn files(dir: &Path) -> Vec<PathBuf> {
         out.push(live);
     }
     out
-}
-
-/// `hivebox events [--json] [--box B] [--verdict allowed|denied]`: prints the logged events.
-pub fn run(args: &[String]) -> Result<i32> {
-    let mut json = false;
-    let mut box_name: Option<String> = None;
-    let mut verdict: Option<String> = None;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--json" => json = true,
-            "--box" => box_name = Some(it.next().context("--box needs a box name")?.clone()),
-            "--verdict" => {
-                let v = it.next().context("--verdict needs allowed or denied")?;
-                anyhow::ensure!(v == "allowed" || v == "denied", "--verdict takes allowed or denied, not {v:?}");
-                verdict = Some(v.clone());
-            }
-            "-h" | "--help" => {
-                println!("usage: hivebox events [--json] [--box B] [--verdict allowed|denied]");
-                return Ok(0);
-            }
-            other => anyhow::bail!("unknown argument {other:?} (hivebox events --help)"),
-        }
-    }
-    let dir = hivebox_hive::default_home().join("events");
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    for path in files(&dir) {
-        let f = File::open(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        for (n, line) in BufReader::new(f).lines().enumerate() {
-            let line = line.with_context(|| format!("cannot read {}", path.display()))?;
-            let v: serde_json::Value = match serde_json::from_str(&line) {
-                Ok(v) => v,
-                Err(e) => {
-                    eprintln!("{}:{}: not an event: {e}", path.display(), n + 1);
-                    continue;
-                }
-            };
-            if verdict.as_deref().is_some_and(|want| v["verdict"] != want) {
-                continue;
-            }
-            if box_name.as_deref().is_some_and(|want| v["box"] != want) {
-                continue;
-            }
-            let r = if json { writeln!(out, "{line}") } else { writeln!(out, "{}", human(&v)) };
-            if r.is_err() {
-                return Ok(0); // the reader went away
-            }
-        }
-    }
-    Ok(0)
-}
-
-/// One line for people: time, verdict, operation, target, details, who, rules.
-pub fn human(v: &serde_json::Value) -> String {
-    let s = |k: &str| v[k].as_str().unwrap_or("").to_owned();
-    let mut line = format!("{} {:<7} {:<11} {}", s("UtcTime"), s("verdict"), s("EventType"), s("TargetObject"));
-    if let Some(d) = v["Details"].as_str() {
-        line.push_str(&format!(" = {d}"));
-    }
-    if let Some(n) = v["NewName"].as_str() {
-        line.push_str(&format!(" -> {n}"));
-    }
-    line.push_str(&format!("  [{} pid {}", s("Image"), v["ProcessId"]));
-    if let Some(b) = v["box"].as_str() {
-        line.push_str(&format!(" box {b}"));
-    }
-    let rules: Vec<&str> =
-        v["rules"].as_array().map(|a| a.iter().filter_map(|r| r.as_str()).collect()).unwrap_or_default();
-    line.push_str(&format!("] rules: {}", rules.join(", ")));
-    if let Some(r) = v["reason"].as_str() {
-        line.push_str(&format!(" ({r})"));
-    }
-    line
 }
 
 #[cfg(test)]
