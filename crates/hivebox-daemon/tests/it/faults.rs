@@ -252,3 +252,14 @@ fn a_full_disk_fails_writes_clearly_and_corrupts_nothing() {
     drop(reg);
     d.stop().unwrap();
 }
+
+#[test]
+fn a_second_daemon_on_the_same_store_is_refused_naming_the_holder() {
+    let d = TestDaemon::start();
+    let e = Daemon::start(&DaemonOptions { home: d.home.path().to_owned(), socket: None }).unwrap_err();
+    let message = format!("{e:#}");
+    assert!(message.contains(&format!("locked by process {}", std::process::id())), "{message}");
+    // The first one still serves.
+    let (reg, h) = healthy(&d);
+    still_healthy(&reg, h);
+}

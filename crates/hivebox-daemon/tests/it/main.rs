@@ -2,6 +2,7 @@
 //! itself as a client (the ignored `child` test is their entry point) so that each client is
 //! a process of its own, with its own pid, cgroup and connection.
 
+mod decisions;
 mod faults;
 mod identity;
 mod linearizable;
