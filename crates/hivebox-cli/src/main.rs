@@ -1,12 +1,15 @@
 //! `hivebox`: the command line. It parses, calls the registry and prints; the registry itself
-//! is `hivebox-core`, its durable store `hivebox-hive`.
+//! is `hivebox-core`, its durable store `hivebox-hive`, and the service that serves it to every
+//! command `hivebox-daemon` (`hivebox daemon`). Without a running daemon, a command opens the
+//! store itself (`hivebox_daemon::Embedded`).
 
 #![forbid(unsafe_code)]
 
+mod daemon;
+mod decide;
 mod demo;
 mod events;
 mod policy;
-mod protection;
 mod reg;
 
 use std::process::ExitCode;
@@ -16,8 +19,11 @@ usage: hivebox <command> [args]
 
 commands:
   reg        query and change the registry, as Windows' reg.exe (hivebox reg /? for help)
-  policy     check, show, import (Sigma) and test protection policies (hivebox policy help)
-  events     the protection events logged in $HIVEBOX_HOME/events
+  policy     check, show, reload, import (Sigma) and test protection policies (hivebox policy help)
+  events     the protection events logged in $HIVEBOX_HOME/events; --follow for new ones live
+  daemon     serve the registry of $HIVEBOX_HOME to every command, in the foreground
+             ([--home DIR] [--socket PATH]; logs to stderr, HIVEBOX_LOG sets the level)
+  decide     answer the daemon's sync decisions ([--answer allow|deny] [--remember])
   demo       a scratch registry with three filters on the callback stack, and their trace
   help       show this help
   --version  show the version
@@ -42,6 +48,8 @@ fn main() -> ExitCode {
         Some("reg") => reg::run(&args[1..]),
         Some("policy") => report("policy", policy::run(&args[1..])),
         Some("events") => report("events", events::run(&args[1..])),
+        Some("daemon") => report("daemon", daemon::run(&args[1..])),
+        Some("decide") => report("decide", decide::run(&args[1..])),
         Some("demo") => match demo::run(&args[1..]) {
             Ok(code) => code,
             Err(e) => {

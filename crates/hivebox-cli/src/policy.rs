@@ -1,9 +1,9 @@
-//! `hivebox policy`: check a policy file, show the one in force, import Sigma rules, and
-//! replay traces through a policy before enforcing it.
+//! `hivebox policy`: check a policy file, show the one in force, have the running daemon
+//! reload it, import Sigma rules, and replay traces through a policy before enforcing it.
 
-use crate::protection::{load_policy, policy_path};
 use anyhow::{Context, Result, bail};
 use hivebox_core::protect::CompiledPolicy;
+use hivebox_daemon::protection::{load_policy, policy_path};
 use hivebox_policy::replay::Replay;
 use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
 use std::path::Path;
@@ -16,6 +16,8 @@ commands:
   check FILE                      validate a policy file (errors name file, line and rule)
   show                            the policy in force ($HIVEBOX_HOME/policy.toml, else the default)
   default                         print the default policy
+  reload                          have the running daemon read $HIVEBOX_HOME/policy.toml again
+                                  (as SIGHUP does); a file with errors changes nothing
   import-sigma DIR [-o FILE]      turn Sigma registry rules into hivebox rules (TOML);
                                   rules that cannot be expressed are listed with the reason
   test --policy FILE --trace FILE [--json]
@@ -31,6 +33,10 @@ pub fn run(args: &[String]) -> Result<i32> {
             check(file)
         }
         Some("show") => show(),
+        Some("reload") => {
+            let [_] = args else { bail!("usage: hivebox policy reload") };
+            reload()
+        }
         Some("default") => {
             print!("{}", hivebox_policy::DEFAULT_POLICY);
             Ok(0)
@@ -85,6 +91,26 @@ fn show() -> Result<i32> {
         println!("(write {} to replace it; `hivebox policy default` prints it)", policy_path(&home).display());
     }
     Ok(0)
+}
+
+/// `hivebox policy reload`: the daemon reloads its policy file and says what it loaded.
+fn reload() -> Result<i32> {
+    use hivebox_client::{Reply, Request, Transport};
+    let socket = crate::daemon::socket_path();
+    let Some(client) = crate::daemon::connect(&socket)? else {
+        bail!("no hivebox daemon is running; each command reads the policy file itself");
+    };
+    match client.call(Request::ReloadPolicy) {
+        Reply::Text(summary) => {
+            println!("{summary}");
+            Ok(0)
+        }
+        Reply::Error { status, message } if message.is_empty() => {
+            bail!("the daemon did not reload the policy: {status}")
+        }
+        Reply::Error { message, .. } => bail!("the daemon kept the running policy: {message}"),
+        other => bail!("the daemon answered the reload with {other:?}"),
+    }
 }
 
 fn import_sigma(args: &[String]) -> Result<i32> {

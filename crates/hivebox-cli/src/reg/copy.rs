@@ -27,7 +27,7 @@ fn needed(data: &KeyData) -> u32 {
 /// Values to leave alone: (display path of the key, upcased value name).
 type Skip = HashSet<(String, String)>;
 
-pub fn copy(s: &Session<'_>, a: &CopyArgs, io: &mut Io<'_>) -> Result<i32, RegError> {
+pub fn copy(s: &Session, a: &CopyArgs, io: &mut Io<'_>) -> Result<i32, RegError> {
     let src_path = parse_path(&a.src)?;
     let dst_path = parse_path(&a.dst)?;
     let (data, src_name) = {
@@ -74,7 +74,7 @@ pub fn copy(s: &Session<'_>, a: &CopyArgs, io: &mut Io<'_>) -> Result<i32, RegEr
         drop(dst);
         for native in created.iter().rev() {
             if let Ok(k) = s.open_native(native, DELETE) {
-                let _ = s.registry.delete_key(&s.caller, k.handle);
+                let _ = s.registry.delete_key(k.handle);
             }
         }
         remove_created(s, &dst_native, existed);
@@ -86,7 +86,7 @@ pub fn copy(s: &Session<'_>, a: &CopyArgs, io: &mut Io<'_>) -> Result<i32, RegEr
 /// Walks the existing part of the destination: collects the values that would be overwritten
 /// and opens every existing key with the access the copy will need.
 fn check(
-    s: &Session<'_>,
+    s: &Session,
     dst: &Key<'_>,
     data: &KeyData,
     path: &KeyPath,
@@ -94,7 +94,7 @@ fn check(
 ) -> Result<(), RegError> {
     let display = path.display();
     for (name, _) in &data.values {
-        if s.registry.query_value(&s.caller, dst.handle, name).is_ok() {
+        if s.registry.query_value(dst.handle, name).is_ok() {
             conflicts.push((display.clone(), name.clone()));
         }
     }
@@ -111,7 +111,7 @@ fn check(
 
 /// Writes `data` into `dst`, creating subkeys; records the native names of the keys it creates.
 fn write(
-    s: &Session<'_>,
+    s: &Session,
     dst: &Key<'_>,
     data: &KeyData,
     path: &KeyPath,
@@ -124,8 +124,8 @@ fn write(
             continue;
         }
         s.registry
-            .set_value(&s.caller, dst.handle, name, value.clone())
-            .map_err(|st| RegError::at_value(st, &display, name))?;
+            .set_value(dst.handle, name, value.clone())
+            .map_err(|e| RegError::at_value(e.status, &display, name))?;
     }
     for child in &data.children {
         let child_path = path.join(&child.name);

@@ -38,7 +38,7 @@ pub fn may_overwrite(io: &mut Io<'_>, key: &str, name: &str) -> Result<bool, Reg
 }
 
 /// `reg add KEY [/v NAME | /ve] [/t TYPE] [/s SEP] [/d DATA] [/f]`.
-pub fn add(s: &Session<'_>, a: &AddArgs, io: &mut Io<'_>) -> Result<i32, RegError> {
+pub fn add(s: &Session, a: &AddArgs, io: &mut Io<'_>) -> Result<i32, RegError> {
     let path = parse_path(&a.key)?;
     let display = path.display();
     let value = match &a.value {
@@ -58,7 +58,7 @@ pub fn add(s: &Session<'_>, a: &AddArgs, io: &mut Io<'_>) -> Result<i32, RegErro
     if let Some((name, _)) = &value
         && !a.force
         && let Ok(key) = s.open_native(&native, KEY_QUERY_VALUE)
-        && s.registry.query_value(&s.caller, key.handle, name).is_ok()
+        && s.registry.query_value(key.handle, name).is_ok()
         && !may_overwrite(io, &display, name)?
     {
         writeln!(io.out, "The operation was cancelled.")?;
@@ -74,17 +74,17 @@ pub fn add(s: &Session<'_>, a: &AddArgs, io: &mut Io<'_>) -> Result<i32, RegErro
         }
     };
     if let Some((name, v)) = value
-        && let Err(status) = s.registry.set_value(&s.caller, key.handle, name, v)
+        && let Err(e) = s.registry.set_value(key.handle, name, v)
     {
         drop(key);
         remove_created(s, &native, existed);
-        return Err(RegError::at_value(status, &display, name));
+        return Err(RegError::at_value(e.status, &display, name));
     }
     success(io)
 }
 
 /// `reg delete KEY [/v NAME | /ve | /va] [/f]`.
-pub fn delete(s: &Session<'_>, a: &DeleteArgs, io: &mut Io<'_>) -> Result<i32, RegError> {
+pub fn delete(s: &Session, a: &DeleteArgs, io: &mut Io<'_>) -> Result<i32, RegError> {
     let path = parse_path(&a.key)?;
     let display = path.display();
     match &a.what {
@@ -92,15 +92,15 @@ pub fn delete(s: &Session<'_>, a: &DeleteArgs, io: &mut Io<'_>) -> Result<i32, R
             check_value(sel.name())?;
             let key = s.open(&path, KEY_QUERY_VALUE | KEY_SET_VALUE)?;
             s.registry
-                .delete_value(&s.caller, key.handle, sel.name())
-                .map_err(|st| RegError::at_value(st, &display, sel.name()))?;
+                .delete_value(key.handle, sel.name())
+                .map_err(|e| RegError::at_value(e.status, &display, sel.name()))?;
         }
         DeleteWhat::AllValues => {
             let key = s.open(&path, KEY_QUERY_VALUE | KEY_SET_VALUE)?;
             for (name, _) in s.values(&key).map_err(|st| RegError::at(st, display.clone()))? {
                 s.registry
-                    .delete_value(&s.caller, key.handle, &name)
-                    .map_err(|st| RegError::at_value(st, &display, &name))?;
+                    .delete_value(key.handle, &name)
+                    .map_err(|e| RegError::at_value(e.status, &display, &name))?;
             }
         }
         DeleteWhat::Key => delete_key(s, &path, a.force)?,
@@ -111,7 +111,7 @@ pub fn delete(s: &Session<'_>, a: &DeleteArgs, io: &mut Io<'_>) -> Result<i32, R
 /// Deletes a key; with `force`, its whole subtree (children first, as `RegDeleteTree`).
 /// Every key of the tree is opened for deletion before the first is deleted, so a key the
 /// caller may not delete stops the command with nothing deleted.
-fn delete_key(s: &Session<'_>, path: &KeyPath, force: bool) -> Result<(), RegError> {
+fn delete_key(s: &Session, path: &KeyPath, force: bool) -> Result<(), RegError> {
     let display = path.display();
     let err = |st| RegError::at(st, display.clone());
     let key = s.open(path, DELETE | KEY_ENUMERATE_SUB_KEYS | KEY_QUERY_VALUE)?;
@@ -134,15 +134,15 @@ fn delete_key(s: &Session<'_>, path: &KeyPath, force: bool) -> Result<(), RegErr
     let mut doomed = Vec::new();
     open_subtree(s, &key, path, &mut doomed)?;
     for (k, p) in &doomed {
-        s.registry.delete_key(&s.caller, k.handle).map_err(|st| RegError::at(st, p.display()))?;
+        s.registry.delete_key(k.handle).map_err(|e| RegError::at(e.status, p.display()))?;
     }
-    s.registry.delete_key(&s.caller, key.handle).map_err(err)
+    s.registry.delete_key(key.handle).map_err(|e| err(e.status))
 }
 
 /// Opens every key below `key` for deletion, children before their parents. Link keys are
 /// opened themselves, so a tree delete removes a link and never what it points to.
 fn open_subtree<'s>(
-    s: &'s Session<'_>,
+    s: &'s Session,
     key: &Key<'_>,
     path: &KeyPath,
     out: &mut Vec<(Key<'s>, KeyPath)>,
@@ -159,7 +159,7 @@ fn open_subtree<'s>(
 }
 
 /// `reg rename KEY NEWNAME`.
-pub fn rename(s: &Session<'_>, key: &str, new_name: &str, io: &mut Io<'_>) -> Result<i32, RegError> {
+pub fn rename(s: &Session, key: &str, new_name: &str, io: &mut Io<'_>) -> Result<i32, RegError> {
     let path = parse_path(key)?;
     if new_name.contains('\\') {
         return Err(RegError::Invalid {
@@ -169,14 +169,14 @@ pub fn rename(s: &Session<'_>, key: &str, new_name: &str, io: &mut Io<'_>) -> Re
     }
     check_key_name(new_name).map_err(|e| RegError::Invalid { message: e.to_string(), status: e.status() })?;
     let k = s.open(&path, KEY_WRITE)?;
-    s.registry.rename_key(&s.caller, k.handle, new_name).map_err(|st| RegError::at(st, path.display()))?;
+    s.registry.rename_key(k.handle, new_name).map_err(|e| RegError::at(e.status, path.display()))?;
     success(io)
 }
 
 /// `reg flush KEY`: makes everything written so far durable (the store may checkpoint).
-pub fn flush(s: &Session<'_>, key: &str, io: &mut Io<'_>) -> Result<i32, RegError> {
+pub fn flush(s: &Session, key: &str, io: &mut Io<'_>) -> Result<i32, RegError> {
     let path = parse_path(key)?;
     let k = s.open(&path, KEY_READ)?;
-    s.registry.flush_key(&s.caller, k.handle).map_err(|st| RegError::at(st, path.display()))?;
+    s.registry.flush_key(k.handle).map_err(|e| RegError::at(e.status, path.display()))?;
     success(io)
 }

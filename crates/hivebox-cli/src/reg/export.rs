@@ -8,14 +8,14 @@
 
 use super::error::RegError;
 use super::error::status_name;
-use super::session::{Key, KeyData, Session};
+use super::session::{Key, KeyData, Session, status};
 use super::{Io, native_levels, parse_path, success};
 use hivebox_core::access::{DELETE, KEY_QUERY_VALUE, KEY_READ, KEY_SET_VALUE};
 use hivebox_core::{KeyImage, KeyPath, NtStatus};
 use hivebox_hive::regfile::{self, RegEntry};
 
 /// `reg export KEY FILE [/y]`.
-pub fn export(s: &Session<'_>, key: &str, file: &str, force: bool, io: &mut Io<'_>) -> Result<i32, RegError> {
+pub fn export(s: &Session, key: &str, file: &str, force: bool, io: &mut Io<'_>) -> Result<i32, RegError> {
     let path = parse_path(key)?;
     let data = {
         let k = s.open(&path, KEY_READ)?;
@@ -66,7 +66,7 @@ pub(super) fn file_error(file: &str, line: Option<usize>, message: impl Into<Str
 }
 
 /// `reg import FILE`: the whole file in one registry transaction.
-pub fn import(s: &Session<'_>, file: &str, io: &mut Io<'_>) -> Result<i32, RegError> {
+pub fn import(s: &Session, file: &str, io: &mut Io<'_>) -> Result<i32, RegError> {
     let bytes = std::fs::read(file).map_err(|e| file_error(file, None, format!("cannot read the file: {e}")))?;
     let parsed = regfile::parse(&bytes).map_err(|e| file_error(file, Some(e.line), e.reason))?;
     let plan = plan(&parsed.entries).map_err(|(line, e)| file_error(file, Some(line), e.to_string()))?;
@@ -121,7 +121,7 @@ fn volatile(at: String) -> RegError {
 
 /// Applies the entries in order through `s` (a session in the import's transaction); stops at
 /// the first failure, with its line.
-fn apply(s: &Session<'_>, entries: &[RegEntry], plan: &[Option<Planned>]) -> Result<(), (usize, RegError)> {
+fn apply(s: &Session, entries: &[RegEntry], plan: &[Option<Planned>]) -> Result<(), (usize, RegError)> {
     // The key the value lines write to, and its display path.
     let mut current: Option<(Key<'_>, String)> = None;
     for (entry, planned) in entries.iter().zip(plan) {
@@ -150,9 +150,9 @@ fn apply(s: &Session<'_>, entries: &[RegEntry], plan: &[Option<Planned>]) -> Res
                     return Err((line, RegError::Invalid { message, status: NtStatus::STATUS_INVALID_PARAMETER }));
                 };
                 let r = match action {
-                    Some(value) => s.registry.set_value(&s.caller, key.handle, name, value.clone()),
+                    Some(value) => s.registry.set_value(key.handle, name, value.clone()).map_err(status),
                     // A value that does not exist is left alone (as `regedit` does).
-                    None => match s.registry.delete_value(&s.caller, key.handle, name) {
+                    None => match s.registry.delete_value(key.handle, name).map_err(status) {
                         Err(NtStatus::STATUS_OBJECT_NAME_NOT_FOUND) => Ok(()),
                         r => r,
                     },
@@ -172,7 +172,7 @@ fn apply(s: &Session<'_>, entries: &[RegEntry], plan: &[Option<Planned>]) -> Res
 /// `[-KEY]`: deletes a key with its subtree, children first; a key that does not exist is left
 /// alone (as `regedit` does). Links inside the tree are deleted themselves, never what they
 /// point to.
-fn delete_tree(s: &Session<'_>, path: &KeyPath) -> Result<(), RegError> {
+fn delete_tree(s: &Session, path: &KeyPath) -> Result<(), RegError> {
     let display = path.display();
     let native = s.native(path)?;
     let top = match s.open_native(&native, DELETE | KEY_READ) {
@@ -191,18 +191,13 @@ fn delete_tree(s: &Session<'_>, path: &KeyPath) -> Result<(), RegError> {
     let mut doomed = Vec::new();
     subtree(s, top, path.clone(), &mut doomed)?;
     for (key, key_path) in doomed.iter().rev() {
-        s.registry.delete_key(&s.caller, key.handle).map_err(|st| RegError::at(st, key_path.display()))?;
+        s.registry.delete_key(key.handle).map_err(|e| RegError::at(e.status, key_path.display()))?;
     }
     Ok(())
 }
 
 /// Opens `key`'s subtree (unless it is a link) for deletion, parents first, after `key`.
-fn subtree<'s>(
-    s: &'s Session<'_>,
-    key: Key<'s>,
-    path: KeyPath,
-    out: &mut Vec<(Key<'s>, KeyPath)>,
-) -> Result<(), RegError> {
+fn subtree<'s>(s: &'s Session, key: Key<'s>, path: KeyPath, out: &mut Vec<(Key<'s>, KeyPath)>) -> Result<(), RegError> {
     let err = |st| RegError::at(st, path.display());
     let info = s.info(&key).map_err(err)?;
     if info.volatile {

@@ -15,7 +15,8 @@ hivebox reg OPERATION [parameters]
   KEY is  [ROOT\]SUBKEY  with ROOT one of HKLM, HKCU, HKCR, HKU, HKCC (or their
   HKEY_* long forms), or a native \REGISTRY\... path. Switches are case-insensitive
   and take / or - (/v, -V); each has a GNU long form too (--value NAME).
-  The registry lives in $HIVEBOX_HOME.
+  The registry lives in $HIVEBOX_HOME: served by `hivebox daemon` when one is
+  running there (or at $HIVEBOX_SOCKET), else opened by the command itself.
 
 Examples:
   hivebox reg query HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion
@@ -182,6 +183,8 @@ hivebox reg LOAD KEY FILE
   not exist. The hive stays mounted for every later command until UNLOAD.
   Changes are logged in FILE.wal and written into FILE (as a clean hive) on FLUSH
   and UNLOAD. A dirty Windows hive is read with its .LOG1/.LOG2 replayed.
+  When a daemon serves the registry, it opens FILE (by its absolute name), as the
+  daemon's user.
 
 Example:
   hivebox reg load HKLM\OFFLINE /mnt/windows/System32/config/SOFTWARE
@@ -206,7 +209,8 @@ hivebox reg REPLACE KEY NEWFILE OLDFILE
   ...), HKCU, or one LOAD mounted (replaced when it is next loaded, if it is
   unloaded meanwhile); a key below its root names the same hive. NEWFILE must be
   a valid hive (a dirty Windows hive is read with its .LOG1/.LOG2); OLDFILE must
-  not exist.
+  not exist. When a daemon serves the registry, the replacement takes place when
+  the daemon next starts (or, for a LOAD-mounted hive, is next loaded).
 
 Example:
   hivebox reg replace HKLM\OFFLINE contoso.hiv offline-old.hiv

@@ -1,11 +1,13 @@
 //! `reg save`, `restore`, `load`, `unload` and `replace`: regf hive files.
 //!
-//! `save` writes a key's subtree as a hive file (`NtSaveKey`, then the regf writer); `restore`
-//! reads one (its transaction logs replayed if it is dirty) and replaces a key's contents with
-//! it (`NtRestoreKey`). `load` and `unload` mount and unmount a hive file directly below `HKLM`
-//! or `HKU` through the store, which remembers the mount until it is unloaded. `replace` reads
-//! a hive file and, through `NtReplaceKey`, has the store stage it to take the place of a
-//! hive's file at the next open.
+//! `save` has the registry's side save a key's subtree (`NtSaveKey`) and writes it here as a
+//! hive file (the regf writer); `restore` reads one here (its transaction logs replayed if it
+//! is dirty) and has the key's contents replaced with it (`NtRestoreKey`). `load` and `unload`
+//! have the store mount and unmount a hive file directly below `HKLM` or `HKU`, which it
+//! remembers until it is unloaded. `replace` has the store read a hive file and, through
+//! `NtReplaceKey`, stage it to take the place of a hive's file at the next open. The store may
+//! be the daemon's: those three send absolute file names, and its answers about a file are
+//! shown as this command's own.
 
 use super::error::RegError;
 use super::export::{file_error, may_write};
@@ -13,15 +15,15 @@ use super::session::Session;
 use super::{Io, native_levels, parse_path, success};
 use hivebox_core::access::{KEY_READ, KEY_WRITE};
 use hivebox_core::{KeyPath, NtStatus};
-use hivebox_hive::{StoreError, regf};
+use hivebox_hive::regf;
 use std::path::Path;
 
 /// `reg save KEY FILE [/y]`.
-pub fn save(s: &Session<'_>, key: &str, file: &str, force: bool, io: &mut Io<'_>) -> Result<i32, RegError> {
+pub fn save(s: &Session, key: &str, file: &str, force: bool, io: &mut Io<'_>) -> Result<i32, RegError> {
     let path = parse_path(key)?;
     let image = {
         let k = s.open(&path, KEY_READ)?;
-        s.registry.save_key(&s.caller, k.handle).map_err(|st| RegError::at(st, path.display()))?
+        s.registry.save_key(k.handle).map_err(|e| RegError::at(e.status, path.display()))?
     };
     if !may_write(file, force, io)? {
         return Ok(0);
@@ -34,85 +36,88 @@ pub fn save(s: &Session<'_>, key: &str, file: &str, force: bool, io: &mut Io<'_>
 }
 
 /// `reg restore KEY FILE`.
-pub fn restore(s: &Session<'_>, key: &str, file: &str, io: &mut Io<'_>) -> Result<i32, RegError> {
+pub fn restore(s: &Session, key: &str, file: &str, io: &mut Io<'_>) -> Result<i32, RegError> {
     let path = parse_path(key)?;
     let k = s.open(&path, KEY_READ | KEY_WRITE)?;
     let image = regf::Hive::open(Path::new(file))
         .and_then(|h| h.to_image())
         .map_err(|e| file_error(file, None, format!("cannot read the hive: {e}")))?;
-    s.registry.restore_key(&s.caller, k.handle, image).map_err(|st| RegError::at(st, path.display()))?;
+    s.registry.restore_key(k.handle, image).map_err(|e| RegError::at(e.status, path.display()))?;
     success(io)
 }
 
 /// `reg load KEY FILE`.
-pub fn load(s: &Session<'_>, key: &str, file: &str, io: &mut Io<'_>) -> Result<i32, RegError> {
+pub fn load(s: &Session, key: &str, file: &str, io: &mut Io<'_>) -> Result<i32, RegError> {
     let (path, native) = mount_point(s, key)?;
-    let home = store(s)?;
-    home.load_hive(&native, Path::new(file)).map_err(|e| match e {
-        StoreError::Mount { reason, line: None, .. } => file_error(file, None, reason),
-        other => RegError::Hive { message: other.to_string(), at: path.display() },
-    })?;
+    let abs = absolute(file);
+    s.registry.load_hive(&native, &abs).map_err(|e| store_error(e, &[(&abs, file)], &path))?;
     success(io)
 }
 
 /// `reg unload KEY`.
-pub fn unload(s: &Session<'_>, key: &str, io: &mut Io<'_>) -> Result<i32, RegError> {
+pub fn unload(s: &Session, key: &str, io: &mut Io<'_>) -> Result<i32, RegError> {
     let (path, native) = mount_point(s, key)?;
-    let home = store(s)?;
     // A missing key gets the registry's own answer.
     drop(s.open(&path, KEY_READ)?);
-    let loaded = home.loaded_hives().map_err(|e| RegError::Hive { message: e.to_string(), at: path.display() })?;
-    if !loaded.iter().any(|(mount, _)| hivebox_core::name::eq_names(mount, &native)) {
+    let loaded = s.registry.loaded_hives().map_err(|e| store_error(e, &[], &path))?;
+    let Some((_, file)) = loaded.iter().find(|(mount, _)| hivebox_core::name::eq_names(mount, &native)) else {
         let message = "the key is not a hive loaded with LOAD".into();
         return Err(RegError::Refused { message, status: NtStatus::STATUS_INVALID_PARAMETER, at: path.display() });
-    }
-    home.unload_hive(&native).map_err(|e| {
-        let message = match e {
-            StoreError::Mount { reason, line: None, .. } => reason,
-            other => other.to_string(),
+    };
+    s.registry.unload_hive(&native).map_err(|e| {
+        // What the store says about the hive's own file is said about the key.
+        let message = match e.message.strip_prefix(file.as_str()).and_then(|m| m.strip_prefix(": ")) {
+            Some(reason) => reason.to_owned(),
+            None => e.message.clone(),
         };
-        RegError::Hive { message, at: path.display() }
+        store_error(hivebox_client::Error { message, ..e }, &[], &path)
     })?;
     success(io)
 }
 
 /// `reg replace KEY NEWFILE OLDFILE`.
 ///
-/// NEWFILE is read whole first; then `NtReplaceKey` runs through the callbacks and the store
-/// stages the replacement. The key is opened for reading and writing, hivebox's stand-in for
-/// the `SeRestorePrivilege` Windows requires.
-pub fn replace(s: &Session<'_>, key: &str, new_file: &str, old_file: &str, io: &mut Io<'_>) -> Result<i32, RegError> {
+/// The key is opened for reading and writing, hivebox's stand-in for the `SeRestorePrivilege`
+/// Windows requires; then the store reads NEWFILE whole, `NtReplaceKey` runs through the
+/// callbacks, and the store stages the replacement.
+pub fn replace(s: &Session, key: &str, new_file: &str, old_file: &str, io: &mut Io<'_>) -> Result<i32, RegError> {
     let path = parse_path(key)?;
-    let home = store(s)?;
-    let image = regf::Hive::open(Path::new(new_file))
-        .and_then(|h| h.to_image())
-        .map_err(|e| file_error(new_file, None, format!("cannot read the hive: {e}")))?;
     let k = s.open(&path, KEY_READ | KEY_WRITE)?;
-    // The callbacks are told absolute names: a relative one means nothing to them.
-    let absolute = |f: &str| std::path::absolute(f).map_or_else(|_| f.to_owned(), |p| p.display().to_string());
-    let mut failure = None;
-    let staged = s.registry.replace_key(&s.caller, k.handle, &absolute(new_file), &absolute(old_file), |root| {
-        home.stage_replacement(root, &image, Path::new(new_file), Path::new(old_file)).map_err(|e| {
-            let status = match e {
-                StoreError::Replace { .. } => NtStatus::STATUS_INVALID_PARAMETER,
-                StoreError::Corrupt { .. } => NtStatus::STATUS_REGISTRY_CORRUPT,
-                _ => NtStatus::STATUS_REGISTRY_IO_FAILED,
-            };
-            failure = Some(e);
-            status
-        })
-    });
-    staged.map_err(|status| match failure {
-        Some(StoreError::Replace { path, reason }) => file_error(&path.display().to_string(), None, reason),
-        Some(StoreError::Io { path, source }) => file_error(&path.display().to_string(), None, source.to_string()),
-        Some(other) => RegError::Hive { message: other.to_string(), at: path.display() },
-        None => RegError::at(status, path.display()),
-    })?;
+    // The store and the callbacks are told absolute names: a relative one means nothing to them.
+    let (new_abs, old_abs) = (absolute(new_file), absolute(old_file));
+    s.registry
+        .replace_key(k.handle, &new_abs, &old_abs)
+        .map_err(|e| store_error(e, &[(&new_abs, new_file), (&old_abs, old_file)], &path))?;
     success(io)
 }
 
+/// `file` as an absolute path (as given if it cannot be made one).
+fn absolute(file: &str) -> String {
+    std::path::absolute(file).map_or_else(|_| file.to_owned(), |p| p.display().to_string())
+}
+
+/// A refusal of the store's (loading, unloading, replacing) as the command reports it: what it
+/// says about one of the command's `files` (absolute name, name as given) is a problem with
+/// that file; anything else it says is said about the key; a bare status is the registry's.
+fn store_error(e: hivebox_client::Error, files: &[(&str, &str)], path: &KeyPath) -> RegError {
+    if e.message.is_empty() {
+        return RegError::at(e.status, path.display());
+    }
+    for (abs, given) in files {
+        if let Some(reason) = e.message.strip_prefix(abs).and_then(|m| m.strip_prefix(": ")) {
+            return file_error(given, None, reason);
+        }
+    }
+    match e.status {
+        NtStatus::STATUS_PRIVILEGE_NOT_HELD | NtStatus::STATUS_NOT_IMPLEMENTED => {
+            RegError::Refused { message: e.message, status: e.status, at: path.display() }
+        }
+        _ => RegError::Hive { message: e.message, at: path.display() },
+    }
+}
+
 /// `KEY` as a mount point: a native path directly below `\REGISTRY\MACHINE` or `\REGISTRY\USER`.
-fn mount_point(s: &Session<'_>, key: &str) -> Result<(KeyPath, String), RegError> {
+fn mount_point(s: &Session, key: &str) -> Result<(KeyPath, String), RegError> {
     let path = parse_path(key)?;
     let native = s.native(&path)?;
     let levels = native_levels(&native);
@@ -126,8 +131,4 @@ fn mount_point(s: &Session<'_>, key: &str) -> Result<(KeyPath, String), RegError
         return Err(RegError::Invalid { message, status: NtStatus::STATUS_INVALID_PARAMETER });
     }
     Ok((path, native))
-}
-
-fn store<'r>(s: &Session<'r>) -> Result<&'r hivebox_hive::Home, RegError> {
-    s.home.ok_or_else(|| RegError::Setup("loading, unloading and replacing hives needs the registry store".into()))
 }

@@ -1,21 +1,26 @@
 //! `hivebox reg`: `reg.exe`'s verbs against the durable registry under `$HIVEBOX_HOME`.
 //!
-//! The command runs as the calling Unix user (a user-mode caller whose SID is
-//! `S-1-22-1-<uid>`, so `HKCU` is that user's key), prints in `reg.exe`'s layout and exits 0 on
-//! success, 1 on any error (one `ERROR:` line on stderr), and 2 from `compare` when the keys
-//! differ. A command that fails changes nothing that was stored before it: input is checked
-//! before the registry is touched, keys created on the way to a failure are removed again, and
-//! a tree delete opens every key it will delete before deleting any.
+//! The command talks to the hivebox daemon when one listens on its socket (`$HIVEBOX_SOCKET`,
+//! else `$HIVEBOX_HOME/hivebox.sock`), and otherwise opens the store itself
+//! (`hivebox_daemon::Embedded`, the daemon's own session code run in-process); the output and
+//! exit code are the same either way. It runs as the calling Unix user, as the kernel reports
+//! it (a user-mode caller whose SID is `S-1-22-1-<uid>`, so `HKCU` is that user's key), prints
+//! in `reg.exe`'s layout and exits 0 on success, 1 on any error (one `ERROR:` line on stderr),
+//! and 2 from `compare` when the keys differ. A command that fails changes nothing that was
+//! stored before it: input is checked before the registry is touched, keys created on the way
+//! to a failure are removed again, and a tree delete opens every key it will delete before
+//! deleting any.
 //!
 //! `export` and `import` read and write `.reg` files (`hivebox_hive::regfile`); an import runs
 //! in one registry transaction (`Session::atomically`), so one that fails halfway changes
 //! nothing.
 //!
-//! `save` and `restore` write and read regf hive files (`hivebox_hive::regf`); `load` and
-//! `unload` mount and unmount a hive file through the store (`hivebox_hive::Home::load_hive`),
-//! which mounts it again at every later open until it is unloaded; `replace` stages a hive
-//! file to take a hive's place at the next open (`NtReplaceKey`,
-//! `hivebox_hive::Home::stage_replacement`).
+//! `save` and `restore` write and read regf hive files (`hivebox_hive::regf`) here, in the
+//! command; `load` and `unload` have the registry's side mount and unmount a hive file
+//! (`hivebox_hive::Home::load_hive`), which mounts it again at every later open until it is
+//! unloaded; `replace` has it stage a hive file to take a hive's place at the next open
+//! (`NtReplaceKey`, `hivebox_hive::Home::stage_replacement`). Those three send absolute file
+//! names: the daemon does not share the command's working directory.
 //!
 //! What it does not do: remote registries (`\\machine\...`), `/reg:32`/`/reg:64` views (accepted
 //! and ignored: there is one view).
@@ -36,12 +41,10 @@ mod switches;
 use args::Command;
 use error::{RegError, error_line};
 use hivebox_core::name::MAX_PATH_DEPTH;
-use hivebox_core::path::Root;
 use hivebox_core::value::ValueError;
-use hivebox_core::{Caller, KeyPath, NtStatus, ProcessInfo, Token, ValueType};
+use hivebox_core::{KeyPath, NtStatus, ValueType};
 use session::Session;
 use std::io::{BufRead, BufWriter, IsTerminal, Write};
-use std::os::unix::fs::MetadataExt;
 use std::sync::Arc;
 
 /// Where a command writes, and how it asks the user a yes/no question.
@@ -62,35 +65,17 @@ pub fn run(args: &[String]) -> i32 {
         let _ = std::io::stdout().write_all(help::text(verb).as_bytes());
         return 0;
     }
-    let home = match hivebox_hive::open_home(&hivebox_hive::default_home(), Arc::new(hivebox_hive::SystemClock), true) {
-        Ok(h) => h,
-        Err(e) => {
-            return fail(&RegError::Setup(format!("the registry store could not be opened: {e}")));
-        }
-    };
-    let (caller, sid) = match current_caller() {
-        Ok(c) => c,
+    let backend = match Backend::connect() {
+        Ok(b) => b,
         Err(e) => return fail(&e),
     };
-    if let Err(e) = home.ensure_user_hive(&sid) {
-        return fail(&RegError::Setup(format!(
-            "the user's hive ({}) could not be opened: {e}",
-            Root::CurrentUser.long_name()
-        )));
-    }
-    let home_dir = hivebox_hive::default_home();
-    let protection =
-        match crate::protection::Protection::install(&home_dir, &home.registry, Arc::new(hivebox_hive::SystemClock)) {
-            Ok(p) => p,
-            Err(e) => return fail(&RegError::Setup(format!("{e:#}"))),
-        };
-    let mut session = Session::new(&home.registry, caller, sid);
-    session.home = Some(&home);
+    let session = Session::new(hivebox_client::Registry::new(backend.transport()));
     let mut out = BufWriter::new(std::io::stdout().lock());
     let mut ask = ask_terminal;
     let result = execute(&session, &command, &mut Io { out: &mut out, ask: &mut ask });
     let result = result.and_then(|code| out.flush().map(|()| code).map_err(RegError::Output));
-    if let Err(e) = protection.finish() {
+    drop(session);
+    if let Err(e) = backend.finish() {
         eprintln!("hivebox: protection events could not be written: {e:#}");
     }
     match result {
@@ -101,13 +86,54 @@ pub fn run(args: &[String]) -> i32 {
     }
 }
 
+/// Where the registry is: the daemon's, over its socket, or (when no daemon listens) the
+/// store opened by this process, with the home's protection policy registered on it. Both
+/// answer through the same session code, so a command's output and exit code are the same
+/// either way.
+enum Backend {
+    Daemon(hivebox_client::Client),
+    Embedded(Arc<hivebox_daemon::Embedded>),
+}
+
+impl Backend {
+    fn connect() -> Result<Self, RegError> {
+        let socket = crate::daemon::socket_path();
+        match crate::daemon::connect(&socket) {
+            Ok(Some(client)) => return Ok(Backend::Daemon(client)),
+            Ok(None) => {}
+            Err(e) => return Err(RegError::Setup(format!("{e:#}"))),
+        }
+        let embedded = hivebox_daemon::Embedded::open(&hivebox_hive::default_home())
+            .map_err(|e| RegError::Setup(format!("{e:#}")))?;
+        Ok(Backend::Embedded(Arc::new(embedded)))
+    }
+
+    fn transport(&self) -> Arc<dyn hivebox_client::Transport> {
+        match self {
+            Backend::Daemon(c) => Arc::new(c.clone()),
+            Backend::Embedded(e) => e.clone(),
+        }
+    }
+
+    /// Ends the session: in-process, the protection events are written out.
+    fn finish(self) -> anyhow::Result<()> {
+        match self {
+            Backend::Daemon(_) => Ok(()),
+            Backend::Embedded(e) => match Arc::try_unwrap(e) {
+                Ok(e) => e.finish().map(drop),
+                Err(_) => anyhow::bail!("the registry is still in use"),
+            },
+        }
+    }
+}
+
 fn fail(e: &RegError) -> i32 {
     eprintln!("{}", error_line(e));
     1
 }
 
 /// Runs a parsed command against a session.
-pub fn execute(s: &Session<'_>, command: &Command, io: &mut Io<'_>) -> Result<i32, RegError> {
+pub fn execute(s: &Session, command: &Command, io: &mut Io<'_>) -> Result<i32, RegError> {
     match command {
         Command::Help(verb) => {
             io.out.write_all(help::text(*verb).as_bytes())?;
@@ -128,35 +154,6 @@ pub fn execute(s: &Session<'_>, command: &Command, io: &mut Io<'_>) -> Result<i3
         Command::Restore { key, file } => hive::restore(s, key, file, io),
         Command::Replace { key, new_file, old_file } => hive::replace(s, key, new_file, old_file, io),
     }
-}
-
-/// The calling user: a user-mode caller with the SID of this process's uid (the owner of
-/// `/proc/self` is the process's effective uid).
-fn current_caller() -> Result<(Caller, String), RegError> {
-    let uid = std::fs::metadata("/proc/self")
-        .map_err(|e| RegError::Setup(format!("cannot learn the calling user from /proc/self: {e}")))?
-        .uid();
-    let sid = hivebox_core::path::unix_user_sid(uid);
-    // Kernel facts only: the executable the kernel runs, the uid it gave, the cgroup it put us in.
-    let image = std::fs::read_link("/proc/self/exe").map(|p| p.display().to_string()).unwrap_or_default();
-    let process = ProcessInfo {
-        pid: std::process::id(),
-        image,
-        uid: Some(uid),
-        box_name: box_of_cgroup(&std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default()),
-        ..ProcessInfo::default()
-    };
-    Ok((Caller::user(Token { user_sid: sid.clone(), system: false }, process), sid))
-}
-
-/// The box a process is in, from its `/proc/PID/cgroup`: a cgroup `.../hivebox/<box>[/...]`.
-pub fn box_of_cgroup(cgroup: &str) -> Option<String> {
-    cgroup.lines().find_map(|line| {
-        let path = line.splitn(3, ':').nth(2)?;
-        let mut parts = path.split('/').skip_while(|c| *c != "hivebox");
-        parts.next()?;
-        parts.next().filter(|b| !b.is_empty()).map(str::to_owned)
-    })
 }
 
 /// Asks on the terminal; `None` when stdin is not one.
@@ -216,7 +213,7 @@ fn native_prefix(levels: &[&str], n: usize) -> String {
 }
 
 /// How many levels of `native` exist already, if that can be told (the rest would be created).
-fn existing_levels(s: &Session<'_>, native: &str) -> Option<usize> {
+fn existing_levels(s: &Session, native: &str) -> Option<usize> {
     let levels = native_levels(native);
     for n in 1..=levels.len() {
         match s.open_native(&native_prefix(&levels, n), 0) {
@@ -231,12 +228,12 @@ fn existing_levels(s: &Session<'_>, native: &str) -> Option<usize> {
 /// Deletes the levels of `native` below the first `keep`, deepest first: undoes the creation of
 /// a path whose first `keep` levels existed before. Best effort: this runs on the way out of a
 /// failure that is already being reported.
-fn remove_created(s: &Session<'_>, native: &str, keep: Option<usize>) {
+fn remove_created(s: &Session, native: &str, keep: Option<usize>) {
     let Some(keep) = keep else { return };
     let levels = native_levels(native);
     for n in (keep + 1..=levels.len()).rev() {
         if let Ok(k) = s.open_native(&native_prefix(&levels, n), hivebox_core::access::DELETE) {
-            let _ = s.registry.delete_key(&s.caller, k.handle);
+            let _ = s.registry.delete_key(k.handle);
         }
     }
 }

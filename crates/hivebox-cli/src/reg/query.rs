@@ -10,7 +10,7 @@ use hivebox_core::{KeyPath, NtStatus};
 use serde_json::json;
 
 /// Opens and reads a key (its subtree too with `recursive`).
-fn read(s: &Session<'_>, path: &KeyPath, recursive: bool) -> Result<KeyData, RegError> {
+fn read(s: &Session, path: &KeyPath, recursive: bool) -> Result<KeyData, RegError> {
     let key = s.open(path, KEY_READ)?;
     s.read(&key, path, recursive)
 }
@@ -22,7 +22,7 @@ fn print_json(io: &mut Io<'_>, value: &serde_json::Value) -> Result<(), RegError
 }
 
 /// `reg query KEY [/v NAME | /ve] [/s] [/f PATTERN [/k] [/d] [/c] [/e]] [/t TYPE] [--json]`.
-pub fn query(s: &Session<'_>, a: &QueryArgs, io: &mut Io<'_>) -> Result<i32, RegError> {
+pub fn query(s: &Session, a: &QueryArgs, io: &mut Io<'_>) -> Result<i32, RegError> {
     let path = parse_path(&a.key)?;
     let ty = a.ty.as_deref().map(parse_type).transpose()?;
     let mut data = read(s, &path, a.recursive)?;
@@ -80,7 +80,7 @@ fn single(io: &mut Io<'_>, data: &KeyData, sel: &ValueSel, json: bool) -> Result
 
 /// `reg compare KEY1 KEY2 [/v NAME | /ve] [/s] [/oa | /od | /os | /on] [--json]`: exit code 0
 /// when identical, 2 when different.
-pub fn compare(s: &Session<'_>, a: &CompareArgs, io: &mut Io<'_>) -> Result<i32, RegError> {
+pub fn compare(s: &Session, a: &CompareArgs, io: &mut Io<'_>) -> Result<i32, RegError> {
     let p1 = parse_path(&a.key1)?;
     let p2 = parse_path(&a.key2)?;
     let d1 = read(s, &p1, a.recursive)?;

@@ -2,46 +2,50 @@
 //! themselves, and whole keys (values, subkeys, optionally the subtree) read into memory.
 //!
 //! A session may run in a registry transaction ([`Session::atomically`]): its keys are then
-//! opened and created with the core's `_transacted` calls, so every change made through them
-//! stays private until the transaction commits, and all of them apply at once or none does.
+//! opened and created in that transaction (`NtOpenKeyTransactedEx`), so every change made
+//! through them stays private until the transaction commits, and all of them apply at once or
+//! none does.
 
 use super::error::RegError;
 use hivebox_core::access::{KEY_READ, REG_OPTION_OPEN_LINK};
 use hivebox_core::name::upcase;
-use hivebox_core::{
-    Caller, CreateOptions, Disposition, Handle, KeyInfo, KeyPath, NtStatus, OpenOptions, Registry, TxnId, Value,
-};
+use hivebox_core::{Disposition, KeyInfo, KeyPath, NtStatus, Value};
 
-/// One `reg` invocation's access to the registry.
-pub struct Session<'r> {
-    pub registry: &'r Registry,
-    pub caller: Caller,
-    /// The caller's SID: `HKCU` is `\REGISTRY\USER\<sid>`.
+/// One `reg` invocation's access to the registry: the daemon's, or the one this process opened
+/// itself (`hivebox_daemon::Embedded`); either way through the same typed calls.
+pub struct Session {
+    pub registry: hivebox_client::Registry,
+    /// The caller's SID, as the registry's side identified it: `HKCU` is
+    /// `\REGISTRY\USER\<sid>`.
     pub sid: String,
-    /// The store the registry came from, for `load` and `unload` (`None` for a registry in
-    /// memory, where they fail).
-    pub home: Option<&'r hivebox_hive::Home>,
-    /// The transaction keys are opened and created in (`None`: changes apply at once).
-    pub txn: Option<TxnId>,
+    /// The transaction keys are opened and created in (0: changes apply at once).
+    pub txn: u64,
 }
 
 /// An open key handle, closed when dropped.
 pub struct Key<'a> {
-    registry: &'a Registry,
-    caller: &'a Caller,
-    pub handle: Handle,
+    registry: &'a hivebox_client::Registry,
+    pub handle: u64,
 }
 
 impl Drop for Key<'_> {
     fn drop(&mut self) {
-        // Closing can only fail for a handle that is already gone; there is nothing to do then.
-        let _ = self.registry.close_key(self.caller, self.handle);
+        // Closing can only fail for a handle that is already gone (or a daemon that went
+        // away); there is nothing to do then.
+        let _ = self.registry.close_key(self.handle);
     }
 }
 
-impl<'r> Session<'r> {
-    pub fn new(registry: &'r Registry, caller: Caller, sid: String) -> Self {
-        Self { registry, caller, sid, home: None, txn: None }
+/// The status of a failed call (the daemon's message, if any, is dropped: the callers here
+/// name the key themselves).
+pub fn status(e: hivebox_client::Error) -> NtStatus {
+    e.status
+}
+
+impl Session {
+    pub fn new(registry: hivebox_client::Registry) -> Self {
+        let sid = registry.transport().identity().sid.clone();
+        Self { registry, sid, txn: 0 }
     }
 
     /// Runs `work` in one registry transaction, through a session whose keys are bound to it:
@@ -50,13 +54,17 @@ impl<'r> Session<'r> {
     /// applies nothing either, and its status goes through `commit_failed`.
     pub fn atomically<T, E>(
         &self,
-        work: impl FnOnce(&Session<'r>) -> Result<T, E>,
+        work: impl FnOnce(&Session) -> Result<T, E>,
         commit_failed: impl FnOnce(NtStatus) -> E,
     ) -> Result<T, E> {
-        let txn = self.registry.begin_transaction();
-        let inner = Session { caller: self.caller.clone(), sid: self.sid.clone(), txn: Some(txn), ..*self };
+        let txn = match self.registry.begin_transaction() {
+            Ok(t) => t,
+            // Nothing was done, so nothing was applied.
+            Err(e) => return Err(commit_failed(e.status)),
+        };
+        let inner = Session { registry: self.registry.clone(), sid: self.sid.clone(), txn };
         match work(&inner) {
-            Ok(done) => self.registry.commit_transaction(txn).map(|()| done).map_err(commit_failed),
+            Ok(done) => self.registry.commit_transaction(txn).map(|()| done).map_err(|e| commit_failed(e.status)),
             Err(e) => {
                 // It is active: only this function ends it. Nothing was applied either way.
                 let _ = self.registry.rollback_transaction(txn);
@@ -65,23 +73,19 @@ impl<'r> Session<'r> {
         }
     }
 
-    fn key(&self, handle: Handle) -> Key<'_> {
-        Key { registry: self.registry, caller: &self.caller, handle }
+    fn key(&self, handle: u64) -> Key<'_> {
+        Key { registry: &self.registry, handle }
     }
 
     /// The native path of `path` (`HKCU` is the caller's hive, `\REGISTRY\USER\<sid>`, which
-    /// whoever opened the registry has mounted).
+    /// the registry's side has mounted).
     pub fn native(&self, path: &KeyPath) -> Result<String, RegError> {
         Ok(path.native(&self.sid))
     }
 
     /// Opens an existing key by its native path.
     pub fn open_native(&self, native: &str, access: u32) -> Result<Key<'_>, NtStatus> {
-        let opts = OpenOptions::access(access);
-        let h = match self.txn {
-            Some(txn) => self.registry.open_key_transacted(&self.caller, None, native, &opts, txn)?,
-            None => self.registry.open_key(&self.caller, None, native, &opts)?,
-        };
+        let h = self.registry.open_key(0, native, 0, access, self.txn).map_err(status)?;
         Ok(self.key(h))
     }
 
@@ -100,34 +104,20 @@ impl<'r> Session<'r> {
         access: u32,
         link_itself: bool,
     ) -> Result<Key<'_>, NtStatus> {
-        let mut opts = OpenOptions::access(access);
-        if link_itself {
-            opts.options |= REG_OPTION_OPEN_LINK;
-        }
-        let h = match self.txn {
-            Some(txn) => self.registry.open_key_transacted(&self.caller, Some(parent.handle), name, &opts, txn)?,
-            None => self.registry.open_key(&self.caller, Some(parent.handle), name, &opts)?,
-        };
+        let options = if link_itself { REG_OPTION_OPEN_LINK } else { 0 };
+        let h = self.registry.open_key(parent.handle, name, options, access, self.txn).map_err(status)?;
         Ok(self.key(h))
     }
 
     /// `RegCreateKeyEx`: creates every missing level of a native path.
     pub fn create_path(&self, native: &str, access: u32) -> Result<(Key<'_>, Disposition), NtStatus> {
-        let opts = CreateOptions { desired_access: access, ..CreateOptions::default() };
-        let (h, d) = match self.txn {
-            Some(txn) => self.registry.create_key_path_transacted(&self.caller, None, native, &opts, txn)?,
-            None => self.registry.create_key_path(&self.caller, None, native, &opts)?,
-        };
+        let (h, d) = self.registry.create_key(0, native, None, 0, access, self.txn, true).map_err(status)?;
         Ok((self.key(h), d))
     }
 
     /// Creates (or opens) one subkey of an open key.
     pub fn create_child(&self, parent: &Key<'_>, name: &str, access: u32) -> Result<(Key<'_>, Disposition), NtStatus> {
-        let opts = CreateOptions { desired_access: access, ..CreateOptions::default() };
-        let (h, d) = match self.txn {
-            Some(txn) => self.registry.create_key_transacted(&self.caller, Some(parent.handle), name, &opts, txn)?,
-            None => self.registry.create_key(&self.caller, Some(parent.handle), name, &opts)?,
-        };
+        let (h, d) = self.registry.create_key(parent.handle, name, None, 0, access, self.txn, false).map_err(status)?;
         Ok((self.key(h), d))
     }
 
@@ -135,7 +125,7 @@ impl<'r> Session<'r> {
     pub fn values(&self, key: &Key<'_>) -> Result<Vec<(String, Value)>, NtStatus> {
         let mut out = Vec::new();
         loop {
-            match self.registry.enumerate_value(&self.caller, key.handle, out.len() as u32) {
+            match self.registry.enumerate_value(key.handle, out.len() as u32).map_err(status) {
                 Ok(v) => out.push(v),
                 Err(NtStatus::STATUS_NO_MORE_ENTRIES) => return Ok(out),
                 Err(s) => return Err(s),
@@ -147,7 +137,7 @@ impl<'r> Session<'r> {
     pub fn subkeys(&self, key: &Key<'_>) -> Result<Vec<String>, NtStatus> {
         let mut out = Vec::new();
         loop {
-            match self.registry.enumerate_key(&self.caller, key.handle, out.len() as u32) {
+            match self.registry.enumerate_key(key.handle, out.len() as u32).map_err(status) {
                 Ok(info) => out.push(info.name),
                 Err(NtStatus::STATUS_NO_MORE_ENTRIES) => return Ok(out),
                 Err(s) => return Err(s),
@@ -157,12 +147,12 @@ impl<'r> Session<'r> {
 
     /// The key's full native name, links resolved.
     pub fn resolved_name(&self, key: &Key<'_>) -> Result<String, NtStatus> {
-        self.registry.query_key_name(&self.caller, key.handle)
+        self.registry.query_key_name(key.handle).map_err(status)
     }
 
     /// `NtQueryKey`.
     pub fn info(&self, key: &Key<'_>) -> Result<KeyInfo, NtStatus> {
-        self.registry.query_key(&self.caller, key.handle)
+        self.registry.query_key(key.handle).map_err(status)
     }
 
     /// Reads a key (and with `recursive` its whole subtree) into memory. `path` is the display
@@ -234,23 +224,30 @@ impl KeyData {
 pub(crate) mod tests {
     use super::*;
     use hivebox_core::path::Root;
-    use hivebox_core::{KeyImage, ManualClock, MemoryStorage, ProcessInfo, Token};
+    use hivebox_core::{Caller, KeyImage, ManualClock, MemoryStorage, Registry};
     use std::sync::Arc;
 
-    /// A fresh in-memory registry with the hive of uid 1000 mounted, as `Home` mounts it.
+    /// The SID of this process's user, as the registry's side identifies it.
+    pub fn my_sid() -> String {
+        hivebox_daemon::identity::this_process().expect("this process").sid()
+    }
+
+    /// A fresh in-memory registry with the hive of this process's user mounted, as `Home`
+    /// mounts it.
     pub fn registry() -> Registry {
         let reg = Registry::fresh_in_memory(Arc::new(ManualClock::new(0)));
-        let sid = hivebox_core::path::unix_user_sid(1000);
+        let sid = my_sid();
         let image = KeyImage { name: sid.clone(), ..KeyImage::default() };
         reg.load_key(&Caller::system(), &Root::CurrentUser.native(&sid), "memory", image, Box::new(MemoryStorage))
             .unwrap();
         reg
     }
 
-    pub fn session(reg: &Registry) -> Session<'_> {
-        let sid = hivebox_core::path::unix_user_sid(1000);
-        let caller = Caller::user(Token { user_sid: sid.clone(), system: false }, ProcessInfo::default());
-        Session::new(reg, caller, sid)
+    /// A session on `reg`, as this process, through the daemon's in-process transport.
+    pub fn session(reg: &Registry) -> Session {
+        let me = hivebox_daemon::identity::this_process().expect("this process");
+        let transport = Arc::new(hivebox_daemon::Embedded::with_registry(reg.clone(), None, &me));
+        Session::new(hivebox_client::Registry::new(transport))
     }
 
     #[test]
@@ -258,7 +255,7 @@ pub(crate) mod tests {
         let reg = registry();
         let s = session(&reg);
         let path = KeyPath::parse(r"HKCU").unwrap();
-        assert_eq!(s.native(&path).unwrap(), r"\REGISTRY\USER\S-1-22-1-1000");
+        assert_eq!(s.native(&path).unwrap(), format!(r"\REGISTRY\USER\{}", my_sid()));
         {
             let key = s.open(&path, KEY_READ).unwrap();
             assert_eq!(s.subkeys(&key).unwrap(), Vec::<String>::new());
@@ -271,13 +268,13 @@ pub(crate) mod tests {
         use hivebox_core::access::{DELETE, KEY_SET_VALUE};
         let reg = registry();
         let s = session(&reg);
-        let a = r"\REGISTRY\USER\S-1-22-1-1000\A";
-        let b = r"\REGISTRY\USER\S-1-22-1-1000\B";
+        let a = &format!(r"\REGISTRY\USER\{}\A", my_sid());
+        let b = &format!(r"\REGISTRY\USER\{}\B", my_sid());
         // What the transaction does is seen only through it until it commits.
         s.atomically(
             |t| {
                 let (k, _) = t.create_path(a, KEY_SET_VALUE)?;
-                reg.set_value(&t.caller, k.handle, "v", Value::dword(1))?;
+                t.registry.set_value(k.handle, "v", Value::dword(1)).map_err(status)?;
                 assert_eq!(s.open_native(a, 0).err(), Some(NtStatus::STATUS_OBJECT_NAME_NOT_FOUND));
                 Ok(())
             },
@@ -285,7 +282,7 @@ pub(crate) mod tests {
         )
         .unwrap();
         let k = s.open_native(a, KEY_READ).unwrap();
-        assert_eq!(reg.query_value(&s.caller, k.handle, "v").unwrap(), Value::dword(1));
+        assert_eq!(s.registry.query_value(k.handle, "v").unwrap(), Value::dword(1));
         drop(k);
         // A failure rolls everything back.
         let r: Result<(), NtStatus> = s.atomically(
@@ -303,9 +300,9 @@ pub(crate) mod tests {
             |t| {
                 t.create_path(b, 0)?;
                 let k = t.open_native(a, KEY_SET_VALUE)?;
-                reg.set_value(&t.caller, k.handle, "w", Value::dword(2))?;
+                t.registry.set_value(k.handle, "w", Value::dword(2)).map_err(status)?;
                 let outside = s.open_native(a, DELETE)?;
-                reg.delete_key(&s.caller, outside.handle)
+                s.registry.delete_key(outside.handle).map_err(status)
             },
             |st| st,
         );

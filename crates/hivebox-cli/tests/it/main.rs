@@ -1,6 +1,7 @@
 //! The `hivebox` binary, run for real against a store in a temporary `$HIVEBOX_HOME`.
 
 mod bad_input;
+mod daemon;
 mod edit;
 mod hives;
 mod protection;
@@ -45,6 +46,8 @@ impl Home {
         let out = Command::new(env!("CARGO_BIN_EXE_hivebox"))
             .args(args)
             .env("HIVEBOX_HOME", self.path())
+            // No daemon listens in the home: the command opens the store itself.
+            .env_remove("HIVEBOX_SOCKET")
             .stdin(Stdio::null())
             .output()
             .expect("hivebox runs");
