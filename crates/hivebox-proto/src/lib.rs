@@ -106,10 +106,15 @@ pub fn frame(out: &mut Vec<u8>, body: impl FnOnce(&mut Vec<u8>)) {
 }
 
 /// Splits a byte stream into frame bodies.
+///
+/// The storage is zeroed once when it grows and reused after that, so reading into
+/// [`FrameBuffer::spare`] costs no clearing per read.
 #[derive(Debug, Default)]
 pub struct FrameBuffer {
+    /// Initialized storage; bytes `start..end` are received and not yet handed out.
     buf: Vec<u8>,
     start: usize,
+    end: usize,
 }
 
 impl FrameBuffer {
@@ -118,35 +123,36 @@ impl FrameBuffer {
         Self::default()
     }
 
-    /// Room to read into: at least `n` free bytes at the end of the returned slice's owner.
-    /// Call [`FrameBuffer::filled`] with how many were read.
+    /// Room to read into: `n` free bytes after what is buffered. Call
+    /// [`FrameBuffer::filled`] with how many were read.
     pub fn spare(&mut self, n: usize) -> &mut [u8] {
         self.compact();
-        let len = self.buf.len();
-        self.buf.resize(len + n, 0);
-        &mut self.buf[len..]
+        if self.buf.len() < self.end + n {
+            self.buf.resize(self.end + n, 0);
+        }
+        &mut self.buf[self.end..self.end + n]
     }
 
-    /// Keeps `n` of the bytes last handed out by [`FrameBuffer::spare`] (and drops the rest).
+    /// Keeps `n` of the `spare` bytes last handed out by [`FrameBuffer::spare`].
     pub fn filled(&mut self, spare: usize, n: usize) {
-        let len = self.buf.len() - spare + n;
-        self.buf.truncate(len);
+        self.end += n.min(spare);
     }
 
     /// Appends bytes (for callers that read elsewhere).
     pub fn extend(&mut self, bytes: &[u8]) {
-        self.compact();
-        self.buf.extend_from_slice(bytes);
+        self.spare(bytes.len()).copy_from_slice(bytes);
+        self.end += bytes.len();
     }
 
-    /// Drops the frames already handed out once they are all of the buffer or most of its
-    /// capacity, so that the buffer holds about one frame however long the stream.
+    /// Drops the frames already handed out once they are all that is buffered or past half
+    /// the storage, so that the buffer holds about one frame however long the stream.
     fn compact(&mut self) {
-        if self.start > 0 && self.start == self.buf.len() {
-            self.buf.clear();
+        if self.start == self.end {
             self.start = 0;
-        } else if self.start > self.buf.capacity() / 2 {
-            self.buf.drain(..self.start);
+            self.end = 0;
+        } else if self.start > self.buf.len() / 2 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
             self.start = 0;
         }
     }
@@ -154,7 +160,7 @@ impl FrameBuffer {
     /// The next complete frame's body, if one is buffered. A length past [`MAX_FRAME`] is an
     /// error at once, before its body arrives.
     pub fn next_frame(&mut self) -> Result<Option<&[u8]>, DecodeError> {
-        let avail = &self.buf[self.start..];
+        let avail = &self.buf[self.start..self.end];
         if avail.len() < 4 {
             return Ok(None);
         }
@@ -172,7 +178,7 @@ impl FrameBuffer {
 
     /// Bytes received that do not yet make a whole frame.
     pub fn partial(&self) -> usize {
-        self.buf.len() - self.start
+        self.end - self.start
     }
 }
 
@@ -199,7 +205,8 @@ mod tests {
                 fb.extend(&one[50..]);
             }
             assert_eq!(fb.next_frame().unwrap().map(<[u8]>::len), Some(100));
-            assert!(fb.buf.len() <= 4 * one.len(), "{} bytes buffered after {i} frames", fb.buf.len());
+            assert!(fb.end <= 4 * one.len(), "{} bytes buffered after {i} frames", fb.end);
+            assert!(fb.buf.len() <= 4 * one.len(), "{} bytes of storage after {i} frames", fb.buf.len());
         }
     }
 }
