@@ -32,8 +32,17 @@ impl Embedded {
     /// Opens the store of `home` (waiting for its lock), mounts this user's hive, and
     /// registers the home's protection policy.
     pub fn open(home: &Path) -> Result<Self> {
-        let store = hivebox_hive::open_home(home, Arc::new(SystemClock), true)
-            .map_err(|e| anyhow::anyhow!("the registry store could not be opened: {e}"))?;
+        // Another process may hold the store (a command running at the same time, or a
+        // daemon whose socket this process cannot reach): say so, then wait for it.
+        let store = match hivebox_hive::open_home(home, Arc::new(SystemClock), false) {
+            Err(hivebox_hive::StoreError::Locked { path, pid }) => {
+                let who = pid.map_or_else(|| "another process".to_owned(), |p| format!("process {p}"));
+                eprintln!("hivebox: waiting for the registry store, which {who} holds ({})", path.display());
+                hivebox_hive::open_home(home, Arc::new(SystemClock), true)
+            }
+            other => other,
+        }
+        .map_err(|e| anyhow::anyhow!("the registry store could not be opened: {e}"))?;
         let me = identity::this_process().context("cannot learn who this process is")?;
         store
             .ensure_user_hive(&me.sid())
