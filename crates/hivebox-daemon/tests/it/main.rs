@@ -6,6 +6,7 @@ mod decisions;
 mod faults;
 mod identity;
 mod linearizable;
+mod protocol;
 
 use hivebox_client::{Client, Connection, Registry, Transport};
 use hivebox_daemon::{Daemon, DaemonOptions};
