@@ -27,6 +27,7 @@ pub mod access;
 pub mod altitude;
 pub mod cm;
 pub mod fresh;
+pub mod isolate;
 pub mod name;
 pub mod notify;
 pub mod path;

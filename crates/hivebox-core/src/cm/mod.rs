@@ -353,7 +353,7 @@ impl Registry {
         let now = clock.now();
         let mut tree = Tree::new(now);
         let root = tree.root();
-        for master in ["MACHINE", "USER"] {
+        for master in ["MACHINE", "USER", "A"] {
             tree.insert_child(root, master, None, now);
         }
         let mut hives = Vec::new();
