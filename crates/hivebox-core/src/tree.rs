@@ -326,6 +326,19 @@ impl Tree {
         self.node(id).parent
     }
 
+    /// A key's name, class, time and kind, without counting its subkeys and values.
+    pub(crate) fn info_header(&self, id: KeyId) -> KeyInfo {
+        let n = self.node(id);
+        KeyInfo {
+            name: n.name.clone(),
+            class: n.class.clone(),
+            last_write: n.last_write,
+            volatile: n.volatile,
+            link: n.link,
+            ..KeyInfo::default()
+        }
+    }
+
     /// Full information about a key.
     pub fn info(&self, id: KeyId) -> KeyInfo {
         let n = self.node(id);

@@ -161,6 +161,11 @@ impl Value {
         Self { ty, data: data.into() }
     }
 
+    /// A `REG_NONE` value with no data.
+    pub fn none() -> Self {
+        Value { ty: ValueType::REG_NONE, data: Vec::new() }
+    }
+
     /// `REG_SZ`.
     pub fn sz(s: &str) -> Self {
         Self::new(ValueType::REG_SZ, utf16z(s))

@@ -19,6 +19,7 @@ pub use callback::{
     Argument, CallContext, CallbackCx, CreateKeyInfo, Mode, ObjectContext, Operation, PostInfo, PreInfo,
     RegistryCallback,
 };
+pub(crate) use ops::LINK_VALUE;
 pub use ops::{CreateOptions, OpenOptions};
 pub use txn::{Enlistment, TxnId, TxnOutcome};
 pub use watch::{WatchId, WatchNotifier};
@@ -438,6 +439,18 @@ impl Registry {
     /// Runs `f` with read access to the key tree (for bulk readers such as export).
     pub fn with_tree<R>(&self, f: impl FnOnce(&Tree) -> R) -> R {
         f(&self.inner.state.lock().tree)
+    }
+
+    /// [`Registry::with_tree`], also given the registry's change counter (it grows with every
+    /// change to any key), for readers that cache what they read.
+    pub(crate) fn with_tree_version<R>(&self, f: impl FnOnce(&Tree, u64) -> R) -> R {
+        let st = self.inner.state.lock();
+        f(&st.tree, st.version)
+    }
+
+    /// The key behind an object (for filters of this crate that only need its identity).
+    pub(crate) fn object_key(&self, object: ObjectId) -> Option<KeyId> {
+        self.inner.state.lock().objects.get(object.0).map(|o| o.key)
     }
 
     /// Number of open handles.

@@ -1,15 +1,39 @@
 //! The registry isolation filter: a boxed program's registry writes land in its box's private
 //! hive, never in the real keys, and it reads the merge of the two.
 //!
-//! (Being written: the public API below is final.)
+//! Built as `seeds/registry-isolation-cm-callbacks.txt` describes it: a callback low in the
+//! stack ([`ALTITUDE`], below the protection filter, so every filter above judges the path the
+//! caller named) that performs redirected operations itself and completes them with
+//! `STATUS_CALLBACK_BYPASS`. A key of the view that exists only in the box is a real key of the
+//! box's hive (mounted at `\REGISTRY\A\<box>`, see `docs/boxes.md`), whose object the caller's
+//! handle then points to.
+//!
+//! - Opens and creates resolve the path in the view: the private key if the box has one (a
+//!   deleted mark hides the path), else the base key. A key the box never changed is opened
+//!   by the CM itself, untouched; opens and creates relative to a box key stay in the box.
+//! - Reads of a key the box changed are answered from the merge: the box's values over the
+//!   base's, tombstones hiding, subkeys merged in the registry's sorted order, counts and
+//!   lengths agreeing with the enumeration.
+//! - Writes copy up only the key path (empty keys), then write the value, tombstone or mark.
+//! - Boxed callers cannot load, unload, restore or replace hives; user-mode host callers
+//!   cannot open anything below `\REGISTRY\A` by name (as Windows guards application hives).
+//!
+//! What it does not do: transactions for boxed callers (refused with
+//! `STATUS_NOT_IMPLEMENTED`); a handle to a key the box renames or deletes afterwards reports
+//! `STATUS_KEY_DELETED` rather than following the key.
 
 pub mod markers;
+mod view;
 
-use crate::cm::{Argument, CallbackCx, Cookie, RegistryCallback};
-use crate::{NtStatus, RegNotifyClass, Registry};
-use parking_lot::RwLock;
+use crate::access::{KEY_ALL_ACCESS, MAXIMUM_ALLOWED, OBJ_OPENLINK, REG_OPTION_OPEN_LINK, map_generic};
+use crate::cm::{Argument, CallbackCx, Cookie, CreateKeyInfo, Mode, ObjectId, Operation, RegistryCallback};
+use crate::name::{split_path, upcase};
+use crate::tree::{KeyId, KeyInfo, SubkeyInfo, Tree};
+use crate::{Caller, CreateOptions, Disposition, Handle, NtStatus, OpenOptions, RegNotifyClass, Registry, Value};
+use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
 use std::sync::Arc;
+use view::Resolved;
 
 /// The filter's altitude: low in the stack (the FSFilter "virtualization" range), so every
 /// filter above it (protection, 328010) judges the path the caller named.
@@ -34,6 +58,37 @@ pub struct IsolationFilter {
 #[derive(Debug)]
 struct BoxState {
     name: String,
+    /// `\REGISTRY\A\<NAME>\`, upcased: the prefix of its keys' names.
+    prefix_up: String,
+}
+
+/// What the filter keeps on a key object a boxed caller uses: the merged listing, valid while
+/// the registry does not change.
+#[derive(Debug, Default)]
+struct ViewCx {
+    cache: Mutex<Option<Listing>>,
+}
+
+#[derive(Debug, Clone)]
+struct Listing {
+    version: u64,
+    comps: Vec<String>,
+    subkeys: Arc<Vec<SubkeyInfo>>,
+    values: Arc<Vec<(String, Value)>>,
+    info: KeyInfo,
+}
+
+const BYPASS: NtStatus = NtStatus::STATUS_CALLBACK_BYPASS;
+const OK: NtStatus = NtStatus::STATUS_SUCCESS;
+
+/// `Err(status)` out of a function returning the status.
+macro_rules! tri {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(s) => return s,
+        }
+    };
 }
 
 impl IsolationFilter {
@@ -50,23 +105,557 @@ impl IsolationFilter {
     /// Serves box `name`, whose private hive the host has mounted at [`box_mount`]`(name)`.
     /// Until then, every registry operation of a process in that box is refused.
     pub fn add_box(&self, name: &str) {
-        let key = crate::name::upcase(name);
-        self.boxes.write().insert(key, Arc::new(BoxState { name: name.to_owned() }));
+        let prefix_up = upcase(&format!("{}\\", box_mount(name)));
+        self.boxes.write().insert(upcase(name), Arc::new(BoxState { name: name.to_owned(), prefix_up }));
     }
 
     /// Stops serving box `name` (before its hive is unmounted).
     pub fn remove_box(&self, name: &str) {
-        self.boxes.write().remove(&crate::name::upcase(name));
+        self.boxes.write().remove(&upcase(name));
     }
 
     /// Whether box `name` is served.
     pub fn has_box(&self, name: &str) -> bool {
-        self.boxes.read().contains_key(&crate::name::upcase(name))
+        self.boxes.read().contains_key(&upcase(name))
     }
 }
 
 impl RegistryCallback for IsolationFilter {
-    fn notify(&self, _cx: &CallbackCx<'_>, _class: RegNotifyClass, _arg: Argument<'_, '_>) -> NtStatus {
-        NtStatus::STATUS_SUCCESS
+    fn notify(&self, cx: &CallbackCx<'_>, _class: RegNotifyClass, arg: Argument<'_, '_>) -> NtStatus {
+        let Argument::Pre(pre) = arg else { return OK };
+        let Some(box_name) = cx.caller().process.box_name.as_deref() else {
+            return host_pre(cx, pre.op);
+        };
+        let Some(b) = self.boxes.read().get(&upcase(box_name)).cloned() else {
+            // A box whose hive is not mounted gets nothing, never the host's registry.
+            return NtStatus::STATUS_ACCESS_DENIED;
+        };
+        let view = View { cx, b: &b };
+        let object_context = pre.object_context.clone();
+        match pre.op {
+            Operation::OpenKey(info) => view.open(info, false),
+            Operation::CreateKey(info) => view.open(info, true),
+            Operation::QueryValueKey { object, value_name, result } => view.query_value(*object, value_name, result),
+            Operation::EnumerateKey { object, index, result } => {
+                view.listing(*object, object_context, |l| match l.subkeys.get(*index as usize) {
+                    Some(s) => {
+                        *result = Some(s.clone());
+                        BYPASS
+                    }
+                    None => NtStatus::STATUS_NO_MORE_ENTRIES,
+                })
+            }
+            Operation::EnumerateValueKey { object, index, result } => {
+                view.listing(*object, object_context, |l| match l.values.get(*index as usize) {
+                    Some(v) => {
+                        *result = Some(v.clone());
+                        BYPASS
+                    }
+                    None => NtStatus::STATUS_NO_MORE_ENTRIES,
+                })
+            }
+            Operation::QueryKey { object, result } => view.listing(*object, object_context, |l| {
+                *result = Some(l.info.clone());
+                BYPASS
+            }),
+            Operation::QueryKeyName { object, result } => view.query_name(*object, result),
+            Operation::SetValueKey { object, value_name, value, .. } => view.set_value(*object, value_name, value),
+            Operation::DeleteValueKey { object, value_name } => view.delete_value(*object, value_name),
+            Operation::DeleteKey { object } => view.delete_key(*object),
+            Operation::RenameKey { object, new_name } => view.rename(*object, new_name),
+            Operation::SetInformationKey { object, last_write } => view.set_time(*object, *last_write),
+            Operation::FlushKey { object } => match view.locate(*object) {
+                Ok(_) => BYPASS,
+                Err(s) => s,
+            },
+            Operation::SaveKey { object, result } => view.save(*object, result),
+            Operation::RestoreKey { .. }
+            | Operation::LoadKey { .. }
+            | Operation::UnLoadKey { .. }
+            | Operation::ReplaceKey { .. } => NtStatus::STATUS_ACCESS_DENIED,
+            Operation::KeyHandleClose { .. } => OK,
+        }
+    }
+}
+
+/// Host callers: user mode may not open box hives by name.
+fn host_pre(cx: &CallbackCx<'_>, op: &Operation) -> NtStatus {
+    let info = match op {
+        Operation::OpenKey(info) | Operation::CreateKey(info) if cx.caller().mode == Mode::User => info,
+        _ => return OK,
+    };
+    let reg = cx.registry();
+    if reg.object_key(info.root_object) != Some(KeyId(0)) {
+        return OK;
+    }
+    let first = info.remaining_name.split('\\').find(|c| !c.is_empty()).unwrap_or("");
+    if first.eq_ignore_ascii_case("A") { NtStatus::STATUS_ACCESS_DENIED } else { OK }
+}
+
+/// One boxed operation: the callback's context and the caller's box.
+struct View<'a, 'c> {
+    cx: &'a CallbackCx<'c>,
+    b: &'a BoxState,
+}
+
+/// Where an object stands in the view.
+struct Located {
+    /// Its path, components below `\REGISTRY`.
+    comps: Vec<String>,
+    /// It is a key of the box's hive (else a base key).
+    private: bool,
+}
+
+fn box_root(t: &Tree, name: &str) -> Option<KeyId> {
+    t.child(t.root(), "A").and_then(|a| t.child(a, name))
+}
+
+fn native(comps: &[String]) -> String {
+    let mut s = String::from(r"\REGISTRY");
+    for c in comps {
+        s.push('\\');
+        s.push_str(c);
+    }
+    s
+}
+
+impl View<'_, '_> {
+    fn reg(&self) -> &Registry {
+        self.cx.registry()
+    }
+
+    fn private_native(&self, comps: &[String]) -> String {
+        let mut s = box_mount(&self.b.name);
+        for c in comps {
+            s.push('\\');
+            s.push_str(c);
+        }
+        s
+    }
+
+    /// The view path of an object the caller uses.
+    fn locate(&self, object: ObjectId) -> Result<Located, NtStatus> {
+        let (_, name) = self.cx.key_object_id(object)?;
+        let up = upcase(&name);
+        let rest = name.get(r"\REGISTRY".len()..).unwrap_or("");
+        let split = |s: &str| s.split('\\').filter(|c| !c.is_empty()).map(str::to_owned).collect::<Vec<_>>();
+        if up.starts_with(&self.b.prefix_up) {
+            return Ok(Located { comps: split(&name[self.b.prefix_up.len()..]), private: true });
+        }
+        if up == self.b.prefix_up[..self.b.prefix_up.len() - 1] {
+            return Ok(Located { comps: Vec::new(), private: true });
+        }
+        let first = rest.split('\\').find(|c| !c.is_empty()).unwrap_or("");
+        if first.eq_ignore_ascii_case("A") {
+            // Another box's key, or the box root's parent: not part of this box's view.
+            return Err(NtStatus::STATUS_ACCESS_DENIED);
+        }
+        Ok(Located { comps: split(rest), private: false })
+    }
+
+    /// Resolves a path of the view under one lock.
+    fn resolve<R>(&self, comps: &[String], f: impl FnOnce(&Tree, KeyId, Option<Resolved>) -> R) -> Result<R, NtStatus> {
+        self.reg().with_tree(|t| {
+            let root = box_root(t, &self.b.name).ok_or(NtStatus::STATUS_ACCESS_DENIED)?;
+            let r = view::resolve(t, root, comps);
+            Ok(f(t, root, r))
+        })
+    }
+
+    /// Opens a key of the box's hive or of the base by native path, as a referenced object
+    /// for a create/open's result.
+    fn object_for(&self, path: &str, open_link: bool) -> Result<ObjectId, NtStatus> {
+        let nested = self.cx.nested();
+        let opts = OpenOptions {
+            desired_access: KEY_ALL_ACCESS,
+            options: if open_link { REG_OPTION_OPEN_LINK } else { 0 },
+            ..OpenOptions::default()
+        };
+        let h = self.reg().open_key(&nested, None, path, &opts)?;
+        let object = self.cx.reference_object_by_handle(h);
+        let _ = self.reg().close_key(&nested, h);
+        object
+    }
+
+    fn open(&self, info: &mut CreateKeyInfo, create: bool) -> NtStatus {
+        if info.transaction.is_some() || self.reg().bound_transaction(info.root_object).is_some() {
+            return NtStatus::STATUS_NOT_IMPLEMENTED;
+        }
+        let root = tri!(self.locate(info.root_object));
+        let rel = tri!(split_path(&info.remaining_name).map_err(|e| e.status()));
+        let mut comps = root.comps.clone();
+        comps.extend(rel.iter().map(|c| (*c).to_owned()));
+        if comps.first().is_some_and(|c| c.eq_ignore_ascii_case("A")) {
+            // The box hives, this box's included, are not part of any view.
+            return NtStatus::STATUS_ACCESS_DENIED;
+        }
+        let open_link = info.options & REG_OPTION_OPEN_LINK != 0 || info.attributes & OBJ_OPENLINK != 0;
+        let user = self.cx.caller().mode == Mode::User && !self.cx.caller().token.system;
+        let desired = info.desired_access;
+        let n = comps.len();
+        // Everything needed, read under one lock.
+        let found = tri!(self.reg().with_tree(|t| {
+            let broot = box_root(t, &self.b.name).ok_or(NtStatus::STATUS_ACCESS_DENIED)?;
+            let comps = view::canonical(t, &comps, open_link);
+            let r = view::resolve(t, broot, &comps);
+            let parent = if n > 0 { view::resolve(t, broot, &comps[..comps.len() - 1]) } else { None };
+            let dead = view::private_key(t, broot, &comps).filter(|p| view::is_deleted(t, *p)).is_some();
+            let reserved = r.and_then(|r| r.base).map_or(0, |k| t.node(k).system_only);
+            Ok::<_, NtStatus>((comps, r, parent, dead, reserved))
+        }));
+        let (comps, r, parent, dead, reserved) = found;
+        let mut granted = map_generic(desired);
+        if user && reserved & granted != 0 {
+            if desired & MAXIMUM_ALLOWED == 0 {
+                return NtStatus::STATUS_ACCESS_DENIED;
+            }
+            granted &= !reserved;
+        }
+        match r {
+            Some(r) => {
+                if r.private.is_none() && !root.private {
+                    // A key the box never changed, named from the base: the CM opens it.
+                    return OK;
+                }
+                let path = match r.private {
+                    Some(_) => self.private_native(&comps),
+                    None => native(&comps),
+                };
+                let object = tri!(self.object_for(&path, open_link));
+                info.result_object = Some(object);
+                info.granted_access = granted;
+                if create {
+                    info.disposition = Some(Disposition::OpenedExistingKey);
+                }
+                BYPASS
+            }
+            None if !create => NtStatus::STATUS_OBJECT_NAME_NOT_FOUND,
+            None => {
+                if parent.is_none() {
+                    return NtStatus::STATUS_OBJECT_NAME_NOT_FOUND;
+                }
+                if comps.len() < 2 {
+                    // Directly below a master key: refused as the host refuses it.
+                    return NtStatus::STATUS_ACCESS_DENIED;
+                }
+                let nested = self.cx.nested();
+                let path = self.private_native(&comps);
+                if dead {
+                    // Deleted in the box, created again: the base content stays hidden.
+                    let h = tri!(self.reg().open_key(&nested, None, &path, &OpenOptions::access(KEY_ALL_ACCESS)));
+                    let r = self
+                        .reg()
+                        .delete_value(&nested, h, markers::DELETED)
+                        .and_then(|()| self.reg().set_value(&nested, h, markers::OPAQUE, Value::none()));
+                    let _ = self.reg().close_key(&nested, h);
+                    tri!(r);
+                } else {
+                    let opts = CreateOptions {
+                        desired_access: KEY_ALL_ACCESS,
+                        class: info.class.clone(),
+                        ..CreateOptions::default()
+                    };
+                    let (h, _) = tri!(self.reg().create_key_path(&nested, None, &path, &opts));
+                    let _ = self.reg().close_key(&nested, h);
+                }
+                let object = tri!(self.object_for(&path, false));
+                info.result_object = Some(object);
+                info.granted_access = granted;
+                info.disposition = Some(Disposition::CreatedNewKey);
+                BYPASS
+            }
+        }
+    }
+
+    fn query_value(&self, object: ObjectId, name: &str, result: &mut Option<Value>) -> NtStatus {
+        let at = tri!(self.locate(object));
+        let found = tri!(self.resolve(&at.comps, |t, _, r| {
+            let r = r?;
+            if r.private.is_none() && !at.private {
+                return Some(None);
+            }
+            Some(Some(view::value(t, r, name)))
+        }));
+        match found {
+            None => NtStatus::STATUS_KEY_DELETED,
+            Some(None) => OK,
+            Some(Some(Some(v))) => {
+                *result = Some(v);
+                BYPASS
+            }
+            Some(Some(None)) => NtStatus::STATUS_OBJECT_NAME_NOT_FOUND,
+        }
+    }
+
+    /// Answers from the merged listing of the object's key (cached on the object until the
+    /// registry changes); a key the box never changed, named from the base, is left to the CM.
+    fn listing(
+        &self,
+        object: ObjectId,
+        context: Option<crate::cm::ObjectContext>,
+        answer: impl FnOnce(&Listing) -> NtStatus,
+    ) -> NtStatus {
+        let at = tri!(self.locate(object));
+        let cx = context.as_ref().and_then(|c| c.clone().downcast::<ViewCx>().ok());
+        let cached = cx.as_ref().and_then(|c| c.cache.lock().clone());
+        let listing = self.reg().with_tree_version(|t, version| {
+            if let Some(l) = cached.filter(|l| l.version == version && l.comps == at.comps) {
+                return Ok(Some(l));
+            }
+            let root = box_root(t, &self.b.name).ok_or(NtStatus::STATUS_ACCESS_DENIED)?;
+            let r = view::resolve(t, root, &at.comps).ok_or(NtStatus::STATUS_KEY_DELETED)?;
+            if r.private.is_none() && !at.private {
+                return Ok(None);
+            }
+            let subs = view::subkeys(t, r);
+            let values = view::values(t, r);
+            let info = view::info(t, r, &subs, &values);
+            Ok(Some(Listing {
+                version,
+                comps: at.comps.clone(),
+                subkeys: Arc::new(subs.into_iter().map(|s| s.info).collect()),
+                values: Arc::new(values),
+                info,
+            }))
+        });
+        let listing = match listing {
+            Ok(Some(l)) => l,
+            Ok(None) => return OK,
+            Err(s) => return s,
+        };
+        match cx {
+            Some(c) => *c.cache.lock() = Some(listing.clone()),
+            None => {
+                let c = Arc::new(ViewCx { cache: Mutex::new(Some(listing.clone())) });
+                let _ = self.cx.set_object_context(object, c);
+            }
+        }
+        answer(&listing)
+    }
+
+    fn query_name(&self, object: ObjectId, result: &mut Option<String>) -> NtStatus {
+        let at = tri!(self.locate(object));
+        if !at.private {
+            return OK;
+        }
+        *result = Some(native(&at.comps));
+        BYPASS
+    }
+
+    fn save(&self, object: ObjectId, result: &mut Option<crate::KeyImage>) -> NtStatus {
+        let at = tri!(self.locate(object));
+        let name = at.comps.last().cloned().unwrap_or_else(|| "REGISTRY".into());
+        let image = tri!(self.resolve(&at.comps, |t, _, r| r.map(|r| view::image(t, r, &name, 0))));
+        match image {
+            Some(i) => {
+                *result = Some(i);
+                BYPASS
+            }
+            None => NtStatus::STATUS_KEY_DELETED,
+        }
+    }
+
+    /// The box's key for a view key, created along its path if needed; the base key's last
+    /// write time is recorded the first time the box changes a key that exists in the base.
+    fn copy_up(&self, comps: &[String]) -> Result<(Caller, Handle), NtStatus> {
+        if comps.len() < 2 {
+            // A master key takes no change, in the box as on the host.
+            return Err(NtStatus::STATUS_ACCESS_DENIED);
+        }
+        let base_time = self.resolve(comps, |t, root, r| {
+            let r = r.ok_or(NtStatus::STATUS_KEY_DELETED)?;
+            let stamped = r.private.is_some_and(|p| t.value(p, markers::BASE_TIME).is_some() || view::hides_base(t, p));
+            Ok::<_, NtStatus>(r.base.filter(|_| !stamped).map(|b| t.node(b).last_write).filter(|_| {
+                // Only the key being changed is stamped, not the keys on its way.
+                view::private_key(t, root, comps).is_none_or(|p| t.value(p, markers::BASE_TIME).is_none())
+            }))
+        })??;
+        let nested = self.cx.nested();
+        let path = self.private_native(comps);
+        let opts = CreateOptions { desired_access: KEY_ALL_ACCESS, ..CreateOptions::default() };
+        let (h, _) = self.reg().create_key_path(&nested, None, &path, &opts)?;
+        if let Some(time) = base_time
+            && let Err(s) = self.reg().set_value(&nested, h, markers::BASE_TIME, Value::qword(time))
+        {
+            let _ = self.reg().close_key(&nested, h);
+            return Err(s);
+        }
+        Ok((nested, h))
+    }
+
+    /// Runs `f` on the box's copy of the object's key.
+    fn with_copy(
+        &self,
+        object: ObjectId,
+        f: impl FnOnce(&Registry, &Caller, Handle) -> Result<(), NtStatus>,
+    ) -> NtStatus {
+        let at = tri!(self.locate(object));
+        let (nested, h) = tri!(self.copy_up(&at.comps));
+        let r = f(self.reg(), &nested, h);
+        let _ = self.reg().close_key(&nested, h);
+        match r {
+            Ok(()) => BYPASS,
+            Err(s) => s,
+        }
+    }
+
+    fn set_value(&self, object: ObjectId, name: &str, value: &Value) -> NtStatus {
+        self.with_copy(object, |reg, c, h| reg.set_value(c, h, &markers::escape(name), value.clone()))
+    }
+
+    fn set_time(&self, object: ObjectId, time: u64) -> NtStatus {
+        self.with_copy(object, |reg, c, h| reg.set_last_write_time(c, h, time))
+    }
+
+    fn delete_value(&self, object: ObjectId, name: &str) -> NtStatus {
+        let at = tri!(self.locate(object));
+        let state = tri!(self.resolve(&at.comps, |t, _, r| {
+            let r = r?;
+            let visible = view::value(t, r, name).is_some();
+            let in_base = r.base.is_some_and(|b| t.value(b, name).is_some());
+            Some((visible, in_base))
+        }));
+        let Some((visible, in_base)) = state else { return NtStatus::STATUS_KEY_DELETED };
+        if !visible {
+            return NtStatus::STATUS_OBJECT_NAME_NOT_FOUND;
+        }
+        let stored = markers::escape(name).into_owned();
+        self.with_copy(object, |reg, c, h| {
+            if in_base { reg.set_value(c, h, &stored, markers::tombstone()) } else { reg.delete_value(c, h, &stored) }
+        })
+    }
+
+    /// Whether the base has a key at `comps` that the box could see if it had not deleted it
+    /// (no key above it hides the base).
+    fn base_below_visible_parent(&self, comps: &[String]) -> Result<bool, NtStatus> {
+        let (last, parent) = comps.split_last().ok_or(NtStatus::STATUS_ACCESS_DENIED)?;
+        self.resolve(parent, |t, _, r| r.and_then(|r| r.base).and_then(|b| t.child(b, last)).is_some())
+    }
+
+    /// Deletes the box's key at `comps` and everything below it in the box's hive.
+    fn drop_private(&self, nested: &Caller, comps: &[String]) -> Result<(), NtStatus> {
+        let path = self.private_native(comps);
+        let h = match self.reg().open_key(nested, None, &path, &OpenOptions::access(KEY_ALL_ACCESS)) {
+            Ok(h) => h,
+            Err(NtStatus::STATUS_OBJECT_NAME_NOT_FOUND) => return Ok(()),
+            Err(s) => return Err(s),
+        };
+        let r = self.clear_private(nested, h, comps).and_then(|()| self.reg().delete_key(nested, h));
+        let _ = self.reg().close_key(nested, h);
+        r
+    }
+
+    /// Empties a box key: its subkeys deleted, its values removed.
+    fn clear_private(&self, nested: &Caller, h: Handle, comps: &[String]) -> Result<(), NtStatus> {
+        let (children, values) = self.reg().with_tree(|t| {
+            let root = box_root(t, &self.b.name);
+            let k = root.and_then(|r| view::private_key(t, r, comps));
+            let children: Vec<String> =
+                k.map(|k| t.children(k).map(|c| t.name(c).to_owned()).collect()).unwrap_or_default();
+            let values: Vec<String> = k.map(|k| t.values(k).map(|(n, _)| n.to_owned()).collect()).unwrap_or_default();
+            (children, values)
+        });
+        for c in children {
+            let mut sub = comps.to_vec();
+            sub.push(c);
+            self.drop_private(nested, &sub)?;
+        }
+        for v in values {
+            self.reg().delete_value(nested, h, &v)?;
+        }
+        Ok(())
+    }
+
+    /// Makes the view key at `comps` disappear (with what is below it).
+    fn remove(&self, comps: &[String]) -> Result<(), NtStatus> {
+        if comps.len() < 2 {
+            return Err(NtStatus::STATUS_ACCESS_DENIED);
+        }
+        if self.base_below_visible_parent(comps)? {
+            let (nested, h) = self.copy_up(comps)?;
+            let r = self
+                .clear_private(&nested, h, comps)
+                .and_then(|()| self.reg().set_value(&nested, h, markers::DELETED, Value::none()));
+            let _ = self.reg().close_key(&nested, h);
+            r
+        } else {
+            self.drop_private(&self.cx.nested(), comps)
+        }
+    }
+
+    fn delete_key(&self, object: ObjectId) -> NtStatus {
+        let at = tri!(self.locate(object));
+        let children = tri!(self.resolve(&at.comps, |t, _, r| r.map(|r| view::subkeys(t, r).len())));
+        match children {
+            None => NtStatus::STATUS_KEY_DELETED,
+            Some(0) => match self.remove(&at.comps) {
+                Ok(()) => BYPASS,
+                Err(s) => s,
+            },
+            Some(_) => NtStatus::STATUS_CANNOT_DELETE,
+        }
+    }
+
+    fn rename(&self, object: ObjectId, new_name: &str) -> NtStatus {
+        if crate::name::check_key_name(new_name).is_err() || new_name.contains('\\') {
+            return NtStatus::STATUS_INVALID_PARAMETER;
+        }
+        let at = tri!(self.locate(object));
+        let Some((_, parent)) = at.comps.split_last() else { return NtStatus::STATUS_ACCESS_DENIED };
+        let mut to = parent.to_vec();
+        to.push(new_name.to_owned());
+        let source = tri!(self.resolve(&at.comps, |t, root, r| {
+            let r = r?;
+            let from = view::private_key(t, root, &at.comps)
+                .and_then(|p| t.value(p, markers::RENAMED_FROM))
+                .and_then(|v| v.as_string().ok())
+                .unwrap_or_else(|| native(&at.comps));
+            Some((view::image(t, r, new_name, 0), from))
+        }));
+        let Some((image, from)) = source else { return NtStatus::STATUS_KEY_DELETED };
+        if crate::name::eq_names(&at.comps[at.comps.len() - 1], new_name) {
+            return OK;
+        }
+        let taken = tri!(self.resolve(&to, |_, _, r| r.is_some()));
+        if taken {
+            return NtStatus::STATUS_OBJECT_NAME_COLLISION;
+        }
+        let nested = self.cx.nested();
+        let r = (|| {
+            let path = self.private_native(&to);
+            let opts = CreateOptions { desired_access: KEY_ALL_ACCESS, ..CreateOptions::default() };
+            let (h, _) = self.reg().create_key_path(&nested, None, &path, &opts)?;
+            // A name the box deleted before: the renamed key takes its place.
+            let undeleted = match self.reg().delete_value(&nested, h, markers::DELETED) {
+                Err(NtStatus::STATUS_OBJECT_NAME_NOT_FOUND) => Ok(()),
+                other => other,
+            };
+            let r = undeleted
+                .and_then(|()| self.write_image(&nested, h, &image))
+                .and_then(|()| self.reg().set_value(&nested, h, markers::RENAMED_FROM, Value::sz(&from)));
+            let _ = self.reg().close_key(&nested, h);
+            r?;
+            self.remove(&at.comps)
+        })();
+        match r {
+            Ok(()) => BYPASS,
+            Err(s) => s,
+        }
+    }
+
+    /// Writes a merged image's values and subkeys below an open box key.
+    fn write_image(&self, nested: &Caller, h: Handle, image: &crate::KeyImage) -> Result<(), NtStatus> {
+        for (name, v) in &image.values {
+            self.reg().set_value(nested, h, &markers::escape(name), v.clone())?;
+        }
+        for sub in &image.subkeys {
+            let opts =
+                CreateOptions { desired_access: KEY_ALL_ACCESS, class: sub.class.clone(), ..CreateOptions::default() };
+            let (c, _) = self.reg().create_key(nested, Some(h), &sub.name, &opts)?;
+            let r = self.write_image(nested, c, sub);
+            let _ = self.reg().close_key(nested, c);
+            r?;
+        }
+        Ok(())
     }
 }

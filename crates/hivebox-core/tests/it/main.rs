@@ -13,6 +13,8 @@ mod conformance_e;
 mod conformance_k;
 mod dispatch;
 mod hives;
+mod isolate;
+mod isolate_model;
 mod model;
 mod ops;
 mod replace;
