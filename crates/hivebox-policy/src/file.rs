@@ -101,6 +101,7 @@ struct RawRule {
     sync: bool,
     #[serde(default)]
     old_value: bool,
+    in_box: Option<Spanned<String>>,
     when: Option<Spanned<toml::Value>>,
 }
 
@@ -268,6 +269,17 @@ pub fn parse(file: &str, text: &str) -> Result<PolicySpec, PolicyErrors> {
         rule.deny = ops(&r.deny, &mut errors);
         rule.sync = r.sync;
         rule.old_value = r.old_value;
+        if let Some(b) = &r.in_box {
+            match b.get_ref().as_str() {
+                "allow" => rule.in_box_allow = true,
+                "deny" => rule.in_box_allow = false,
+                other => errors.push(lines.err(
+                    &b.span(),
+                    Some(id),
+                    format!("`in-box` is \"allow\" or \"deny\", not {other:?}"),
+                )),
+            }
+        }
         if rule.notify.is_empty() && rule.deny.is_empty() {
             errors.push(lines.err(
                 &span,

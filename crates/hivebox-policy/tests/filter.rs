@@ -468,3 +468,49 @@ notify = ["set-value"]
     }
     assert!(allowed > 0 && denied > 0, "both policies were in force at some point ({allowed}/{denied})");
 }
+
+/// The protection filter above the isolation filter: a boxed write to a protected key is
+/// judged on the path the program named, denied by default (a box cannot launder a protected
+/// change through its private store), let through into the box with `in-box = "allow"`; every
+/// event names the box; the host's key is never changed.
+#[test]
+fn protection_judges_boxed_writes_on_the_named_path() {
+    use hivebox_core::isolate::{IsolationFilter, box_mount};
+    use hivebox_core::{KeyImage, MemoryStorage, OpenOptions};
+    for (in_box, allowed) in [("", false), (r#"in-box = "deny""#, false), (r#"in-box = "allow""#, true)] {
+        let policy = format!(
+            "[[rule]]\nid = \"run\"\nkey = 'HKLM\\Software\\Microsoft\\Windows\\CurrentVersion\\Run'\ndeny = [\"set-value\"]\n{in_box}\n"
+        );
+        let e = env_with(&policy);
+        let image = KeyImage { name: "trial".into(), ..KeyImage::default() };
+        e.reg.load_key(&e.admin, &box_mount("trial"), "memory", image, Box::new(MemoryStorage)).unwrap();
+        let isolation = IsolationFilter::new();
+        isolation.register(&e.reg).unwrap();
+        isolation.add_box("trial");
+        let boxed = Caller::user(
+            Token { user_sid: "S-1-5-21-1-2-3-1001".into(), system: false },
+            ProcessInfo {
+                pid: 77,
+                image: "/opt/trial/setup".into(),
+                box_name: Some("trial".into()),
+                ..ProcessInfo::default()
+            },
+        );
+        let h = e.reg.open_key(&boxed, None, RUN, &OpenOptions::access(hivebox_core::access::KEY_ALL_ACCESS)).unwrap();
+        let r = e.reg.set_value(&boxed, h, "evil", Value::sz("/tmp/x"));
+        let events = e.events.take();
+        assert_eq!(events.len(), 1, "{in_box}: {events:?}");
+        assert_eq!(events[0].0.box_name.as_deref(), Some("trial"));
+        if allowed {
+            r.unwrap();
+            assert_eq!(events[0].0.verdict, EventVerdict::Allowed);
+            assert_eq!(e.reg.query_value(&boxed, h, "evil").unwrap(), Value::sz("/tmp/x"), "in the box");
+        } else {
+            assert_eq!(r.unwrap_err(), NtStatus::STATUS_ACCESS_DENIED, "{in_box}");
+            assert_eq!(events[0].0.verdict, EventVerdict::Denied);
+        }
+        // The host's key: untouched either way.
+        let host = e.open(&e.admin, RUN);
+        assert_eq!(e.reg.query_value(&e.admin, host, "evil").unwrap_err(), NtStatus::STATUS_OBJECT_NAME_NOT_FOUND);
+    }
+}

@@ -77,6 +77,9 @@ fn errors_name_file_line_and_rule() {
     assert!(errs.to_string().contains("bogus"), "{errs}");
     let errs = parse("p.toml", "[[rule]]\nid = \"d\"\nkey = 'HKLM\\x\\{0}'\nnotify = [\"create-key\"]\n").unwrap_err();
     assert!(errs.to_string().contains("p.toml:3: rule `d`"), "{errs}");
+    let errs = parse("p.toml", "[[rule]]\nid = \"e\"\nkey = 'HKLM\\x'\ndeny = [\"set-value\"]\nin-box = \"maybe\"\n")
+        .unwrap_err();
+    assert!(errs.to_string().contains("p.toml:5: rule `e`: `in-box` is \"allow\" or \"deny\""), "{errs}");
 }
 
 #[test]

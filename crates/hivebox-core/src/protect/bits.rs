@@ -35,6 +35,9 @@ pub const SET_VALUE_DENIED: u32 = 0x80000;
 pub const REPLACE_DENIED: u32 = 0x100000;
 /// `RestoreDenied`.
 pub const RESTORE_DENIED: u32 = 0x200000;
+/// Every Denied bit.
+pub const ALL_DENIED: u32 =
+    CREATE_DENIED | RENAME_DENIED | DELETE_DENIED | SET_VALUE_DENIED | REPLACE_DENIED | RESTORE_DENIED;
 /// `TamperProtectionActive`: deny whoever the caller is.
 pub const TAMPER_PROTECTION_ACTIVE: u32 = 0x400000;
 

@@ -38,6 +38,10 @@ pub struct RuleSpec {
     pub tamper: bool,
     /// A further condition on the operation's fields (Sigma detections).
     pub when: Option<Cond>,
+    /// Its Denied bits do not apply to boxed callers (`in-box = "allow"`): inside a box the
+    /// change lands in the box's private store, so the rule only notifies. The default
+    /// (`false`) denies in boxes as on the host: a box cannot launder a protected change.
+    pub in_box_allow: bool,
 }
 
 impl RuleSpec {
@@ -418,7 +422,8 @@ impl CompiledPolicy {
             if let Some(cond) = &rule.when {
                 // A rule reached by several probes is evaluated once.
                 if j.matched.contains(&c.rule) {
-                    j.final_rules |= c.bits;
+                    j.final_rules |=
+                        if rule.in_box_allow && actor.box_name.is_some() { c.bits & !ALL_DENIED } else { c.bits };
                     continue;
                 }
                 if evaluated.contains(&c.rule) || !cond.eval(&fields) {
@@ -427,7 +432,7 @@ impl CompiledPolicy {
                 }
                 evaluated.push(c.rule);
             }
-            j.final_rules |= c.bits;
+            j.final_rules |= if rule.in_box_allow && actor.box_name.is_some() { c.bits & !ALL_DENIED } else { c.bits };
             if !j.matched.contains(&c.rule) {
                 j.matched.push(c.rule);
             }
