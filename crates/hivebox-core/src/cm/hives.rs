@@ -74,7 +74,7 @@ impl Registry {
                     st.hives.push(None);
                 }
                 st.hives[slot] = Some(HiveSlot { root, storage, replaced: false });
-                st.version += 1;
+                st.version.bump();
                 st.fire(parent, REG_NOTIFY_CHANGE_NAME, &mut fired);
                 Ok(())
             })();
@@ -139,7 +139,7 @@ impl Registry {
                     }
                 }
                 st.tree.prune(key, now);
-                st.version += 1;
+                st.version.bump();
                 if let (Some(p), Some(t)) = (parent, parent_time) {
                     st.tree.node_mut(p).last_write = t;
                     st.fire(p, REG_NOTIFY_CHANGE_NAME, &mut fired);

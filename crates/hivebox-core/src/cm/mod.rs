@@ -187,6 +187,25 @@ pub(crate) struct Idle {
     cv: Condvar,
 }
 
+/// The registry's change counter: it grows with every change to any key (readers that cache
+/// what they read compare it). Kept under the state lock and mirrored for lock-free reads.
+#[derive(Debug, Default)]
+pub(crate) struct Version {
+    n: u64,
+    shared: Arc<AtomicU64>,
+}
+
+impl Version {
+    pub(crate) fn get(&self) -> u64 {
+        self.n
+    }
+
+    pub(crate) fn bump(&mut self) {
+        self.n += 1;
+        self.shared.store(self.n, Ordering::Release);
+    }
+}
+
 /// One published version of the callback list, in dispatch order. Operations take a reference
 /// to the current generation for their whole dispatch (one reference count per operation,
 /// rather than one per callback), and registration publishes a new generation.
@@ -248,7 +267,7 @@ pub(crate) struct State {
     pub(crate) recording: Option<u64>,
     pub(crate) next_txn: u64,
     /// Counts persistent changes made outside transactions (a commit's fast path).
-    pub(crate) version: u64,
+    pub(crate) version: Version,
 }
 
 /// A mounted hive: its root key and its store.
@@ -278,6 +297,8 @@ impl fmt::Debug for HiveMount {
 
 pub(crate) struct Inner {
     pub(crate) state: Mutex<State>,
+    /// The change counter, readable without the state lock.
+    pub(crate) version: Arc<AtomicU64>,
     pub(crate) callbacks: RwLock<Arc<Generation>>,
     pub(crate) registration: Mutex<u64>,
     pub(crate) next_cookie: AtomicU64,
@@ -389,13 +410,15 @@ impl Registry {
             txns: Default::default(),
             recording: None,
             next_txn: 0,
-            version: 0,
+            version: Version::default(),
         };
         let seed = clock.now();
         let idle = Arc::new(Idle::default());
+        let version = state.version.shared.clone();
         Self {
             inner: Arc::new(Inner {
                 state: Mutex::new(state),
+                version,
                 callbacks: RwLock::new(Arc::new(Generation { entries: Vec::new(), idle: idle.clone() })),
                 registration: Mutex::new(0),
                 next_cookie: AtomicU64::new(seed | 1),
@@ -445,7 +468,20 @@ impl Registry {
     /// change to any key), for readers that cache what they read.
     pub(crate) fn with_tree_version<R>(&self, f: impl FnOnce(&Tree, u64) -> R) -> R {
         let st = self.inner.state.lock();
-        f(&st.tree, st.version)
+        f(&st.tree, st.version.get())
+    }
+
+    /// Runs `f` under one lock with the tree, the key behind `object` (`None` for an unknown
+    /// object) and the change counter (for filters of this crate).
+    pub(crate) fn with_object<R>(&self, object: ObjectId, f: impl FnOnce(&Tree, Option<KeyId>, u64) -> R) -> R {
+        let st = self.inner.state.lock();
+        let key = st.objects.get(object.0).map(|o| o.key);
+        f(&st.tree, key, st.version.get())
+    }
+
+    /// The change counter: it grows with every change to any key.
+    pub(crate) fn version(&self) -> u64 {
+        self.inner.version.load(Ordering::Acquire)
     }
 
     /// The key behind an object (for filters of this crate that only need its identity).

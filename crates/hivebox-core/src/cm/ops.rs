@@ -195,7 +195,7 @@ pub(crate) fn persist(st: &mut State, key: KeyId, mutation: impl FnOnce(String) 
         txns.get_mut(&t).ok_or(NtStatus::STATUS_TRANSACTION_NOT_ACTIVE)?.log.push((hive, m));
         return Ok(());
     }
-    st.version += 1;
+    st.version.bump();
     if volatile {
         return Ok(());
     }

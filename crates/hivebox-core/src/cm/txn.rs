@@ -170,7 +170,7 @@ impl Registry {
         let mut st = self.inner.state.lock();
         st.next_txn += 1;
         let id = st.next_txn;
-        let txn = Txn { tree: st.tree.clone(), base_version: st.version, log: Vec::new(), enlisted: Vec::new() };
+        let txn = Txn { tree: st.tree.clone(), base_version: st.version.get(), log: Vec::new(), enlisted: Vec::new() };
         st.txns.insert(id, txn);
         TxnId(id)
     }
@@ -231,7 +231,7 @@ impl Registry {
         }
         let root_of = |hive: u32| roots.iter().find(|(h, _)| *h == hive).map_or(KeyId(0), |(_, r)| *r);
         // Something changed outside the transaction: check that every change still applies.
-        let replayed = if st.version == txn.base_version {
+        let replayed = if st.version.get() == txn.base_version {
             None
         } else {
             let mut scratch = st.tree.clone();
@@ -252,7 +252,7 @@ impl Registry {
                 st.pending.push(p);
             }
         }
-        st.version += 1;
+        st.version.bump();
         match replayed {
             Some(tree) => st.tree = tree,
             None => {

@@ -31,7 +31,6 @@ use crate::name::{split_path, upcase};
 use crate::tree::{KeyId, KeyInfo, SubkeyInfo, Tree};
 use crate::{Caller, CreateOptions, Disposition, Handle, NtStatus, OpenOptions, RegNotifyClass, Registry, Value};
 use parking_lot::{Mutex, RwLock};
-use std::collections::HashMap;
 use std::sync::Arc;
 use view::Resolved;
 
@@ -51,7 +50,8 @@ pub fn box_mount(name: &str) -> String {
 /// The isolation filter.
 #[derive(Debug, Default)]
 pub struct IsolationFilter {
-    boxes: RwLock<HashMap<String, Arc<BoxState>>>,
+    /// The boxes served (few: a scan compares names without allocating).
+    boxes: RwLock<Vec<Arc<BoxState>>>,
 }
 
 /// One box the filter serves.
@@ -60,21 +60,49 @@ struct BoxState {
     name: String,
     /// `\REGISTRY\A\<NAME>\`, upcased: the prefix of its keys' names.
     prefix_up: String,
+    /// What the fast paths found, valid while the registry does not change.
+    memo: Mutex<Memo>,
+}
+
+/// Answers of the fast paths at one registry version: keys (and absolute names) the box
+/// never touched. Programs open the same keys again and again.
+#[derive(Debug, Default)]
+struct Memo {
+    version: u64,
+    /// Absolute names (below `\REGISTRY`) whose open the CM can do itself.
+    opens: rustc_hash::FxHashSet<Box<str>>,
+    /// Base keys and how the box sees them.
+    shadows: rustc_hash::FxHashMap<KeyId, Shadow>,
+}
+
+/// Entries a memo holds before it starts afresh.
+const MEMO_LIMIT: usize = 4096;
+
+impl Memo {
+    /// The memo for `version` (emptied if it was for another, or full).
+    fn at(&mut self, version: u64) -> &mut Self {
+        if self.version != version || self.opens.len() + self.shadows.len() > MEMO_LIMIT {
+            self.version = version;
+            self.opens.clear();
+            self.shadows.clear();
+        }
+        self
+    }
 }
 
 /// What the filter keeps on a key object a boxed caller uses: the merged listing, valid while
 /// the registry does not change.
 #[derive(Debug, Default)]
 struct ViewCx {
-    cache: Mutex<Option<Listing>>,
+    cache: Mutex<Option<Arc<Listing>>>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct Listing {
     version: u64,
     comps: Vec<String>,
-    subkeys: Arc<Vec<SubkeyInfo>>,
-    values: Arc<Vec<(String, Value)>>,
+    subkeys: Vec<SubkeyInfo>,
+    values: Vec<(String, Value)>,
     info: KeyInfo,
 }
 
@@ -106,38 +134,47 @@ impl IsolationFilter {
     /// Until then, every registry operation of a process in that box is refused.
     pub fn add_box(&self, name: &str) {
         let prefix_up = upcase(&format!("{}\\", box_mount(name)));
-        self.boxes.write().insert(upcase(name), Arc::new(BoxState { name: name.to_owned(), prefix_up }));
+        let mut boxes = self.boxes.write();
+        boxes.retain(|b| !crate::name::eq_names(&b.name, name));
+        boxes.push(Arc::new(BoxState { name: name.to_owned(), prefix_up, memo: Mutex::new(Memo::default()) }));
     }
 
     /// Stops serving box `name` (before its hive is unmounted).
     pub fn remove_box(&self, name: &str) {
-        self.boxes.write().remove(&upcase(name));
+        self.boxes.write().retain(|b| !crate::name::eq_names(&b.name, name));
     }
 
     /// Whether box `name` is served.
     pub fn has_box(&self, name: &str) -> bool {
-        self.boxes.read().contains_key(&upcase(name))
+        self.served(name).is_some()
+    }
+
+    fn served(&self, name: &str) -> Option<Arc<BoxState>> {
+        self.boxes.read().iter().find(|b| crate::name::eq_names(&b.name, name)).cloned()
     }
 }
 
 impl RegistryCallback for IsolationFilter {
     fn notify(&self, cx: &CallbackCx<'_>, _class: RegNotifyClass, arg: Argument<'_, '_>) -> NtStatus {
         let Argument::Pre(pre) = arg else { return OK };
+        if let Operation::KeyHandleClose { .. } = pre.op {
+            return OK;
+        }
         let Some(box_name) = cx.caller().process.box_name.as_deref() else {
             return host_pre(cx, pre.op);
         };
-        let Some(b) = self.boxes.read().get(&upcase(box_name)).cloned() else {
+        let Some(b) = self.served(box_name) else {
             // A box whose hive is not mounted gets nothing, never the host's registry.
             return NtStatus::STATUS_ACCESS_DENIED;
         };
         let view = View { cx, b: &b };
-        let object_context = pre.object_context.clone();
+        let object_context = || pre.object_context.clone();
         match pre.op {
             Operation::OpenKey(info) => view.open(info, false),
             Operation::CreateKey(info) => view.open(info, true),
             Operation::QueryValueKey { object, value_name, result } => view.query_value(*object, value_name, result),
             Operation::EnumerateKey { object, index, result } => {
-                view.listing(*object, object_context, |l| match l.subkeys.get(*index as usize) {
+                view.listing(*object, object_context(), |l| match l.subkeys.get(*index as usize) {
                     Some(s) => {
                         *result = Some(s.clone());
                         BYPASS
@@ -146,7 +183,7 @@ impl RegistryCallback for IsolationFilter {
                 })
             }
             Operation::EnumerateValueKey { object, index, result } => {
-                view.listing(*object, object_context, |l| match l.values.get(*index as usize) {
+                view.listing(*object, object_context(), |l| match l.values.get(*index as usize) {
                     Some(v) => {
                         *result = Some(v.clone());
                         BYPASS
@@ -154,7 +191,7 @@ impl RegistryCallback for IsolationFilter {
                     None => NtStatus::STATUS_NO_MORE_ENTRIES,
                 })
             }
-            Operation::QueryKey { object, result } => view.listing(*object, object_context, |l| {
+            Operation::QueryKey { object, result } => view.listing(*object, object_context(), |l| {
                 *result = Some(l.info.clone());
                 BYPASS
             }),
@@ -210,6 +247,53 @@ fn box_root(t: &Tree, name: &str) -> Option<KeyId> {
     t.child(t.root(), "A").and_then(|a| t.child(a, name))
 }
 
+/// What the box has at the path of a base key, found by walking the key's ancestors: the
+/// fast answer for keys the box never touched.
+#[derive(Debug, Clone, Copy)]
+enum Shadow {
+    /// Nothing: the box's view of the key is the base key itself.
+    Untouched,
+    /// The box has a key there (or something more involved): ask the full view.
+    Changed,
+    /// The box deleted the key or a key above it, or hides the base there.
+    Gone,
+}
+
+/// The box's key at the path of base key `key` (`Ok(None)`: none, and nothing above it hides
+/// the base), or why the full view is needed (`Err`).
+fn private_of_base(t: &Tree, broot: KeyId, key: KeyId) -> Result<Option<KeyId>, Shadow> {
+    let mut chain: smallvec::SmallVec<[KeyId; 16]> = smallvec::SmallVec::new();
+    let mut k = key;
+    while let Some(p) = t.parent(k) {
+        chain.push(k);
+        k = p;
+    }
+    if chain.last().is_some_and(|top| t.name(*top).eq_ignore_ascii_case("A")) {
+        return Err(Shadow::Changed);
+    }
+    let mut private = broot;
+    for (i, &anc) in chain.iter().rev().enumerate() {
+        let Some(p) = t.child(private, t.name(anc)) else { return Ok(None) };
+        if view::is_deleted(t, p) {
+            return Err(Shadow::Gone);
+        }
+        if view::hides_base(t, p) {
+            // Above the key the base is hidden; at the key itself the box's key stands in.
+            return Err(if i + 1 < chain.len() { Shadow::Gone } else { Shadow::Changed });
+        }
+        private = p;
+    }
+    Ok(Some(private))
+}
+
+fn shadow_of_base(t: &Tree, broot: KeyId, key: KeyId) -> Shadow {
+    match private_of_base(t, broot, key) {
+        Ok(None) => Shadow::Untouched,
+        Ok(Some(_)) => Shadow::Changed,
+        Err(s) => s,
+    }
+}
+
 fn native(comps: &[String]) -> String {
     let mut s = String::from(r"\REGISTRY");
     for c in comps {
@@ -231,6 +315,65 @@ impl View<'_, '_> {
             s.push_str(c);
         }
         s
+    }
+
+    /// The fast look at an object (`None` for an unknown object).
+    fn shadow(&self, object: ObjectId) -> Option<(Shadow, u64)> {
+        self.reg().with_object(object, |t, key, version| {
+            let key = key?;
+            let mut memo = self.b.memo.lock();
+            let memo = memo.at(version);
+            if let Some(s) = memo.shadows.get(&key) {
+                return Some((*s, version));
+            }
+            let broot = box_root(t, &self.b.name)?;
+            // A key of a box hive is below `A`: `Changed`, so the full view places it.
+            let s = shadow_of_base(t, broot, key);
+            memo.shadows.insert(key, s);
+            Some((s, version))
+        })
+    }
+
+    /// An open or create the CM can do itself: a base key the box never touched, named from
+    /// a base key, through no link. `None`: ask the full view.
+    fn open_untouched(&self, info: &CreateKeyInfo) -> Option<NtStatus> {
+        let open_link = info.options & REG_OPTION_OPEN_LINK != 0 || info.attributes & OBJ_OPENLINK != 0;
+        let absolute = info.root_object == self.reg().root_object() && !open_link;
+        if absolute {
+            let version = self.reg().version();
+            if self.b.memo.lock().at(version).opens.contains(info.remaining_name.as_str()) {
+                return Some(OK);
+            }
+        }
+        let found = self.reg().with_object(info.root_object, |t, key, version| {
+            let mut base = key?;
+            let broot = box_root(t, &self.b.name)?;
+            // Below `A` (a box's key) the walk says `Changed`: the full view takes it.
+            let mut private = private_of_base(t, broot, base).ok()?;
+            let mut comps = info.remaining_name.split('\\').filter(|c| !c.is_empty()).peekable();
+            if base == t.root() && comps.peek().is_some_and(|c| c.eq_ignore_ascii_case("A")) {
+                return None;
+            }
+            while let Some(c) = comps.next() {
+                let next = t.child(base, c)?;
+                if t.node(next).link && !(comps.peek().is_none() && open_link) {
+                    return None;
+                }
+                if let Some(p) = private {
+                    private = t.child(p, c);
+                    if private.is_some_and(|p| view::is_deleted(t, p) || view::hides_base(t, p)) {
+                        return None;
+                    }
+                }
+                base = next;
+            }
+            private.is_none().then_some(version)
+        });
+        let version = found?;
+        if absolute {
+            self.b.memo.lock().at(version).opens.insert(info.remaining_name.as_str().into());
+        }
+        Some(OK)
     }
 
     /// The view path of an object the caller uses.
@@ -280,6 +423,9 @@ impl View<'_, '_> {
     fn open(&self, info: &mut CreateKeyInfo, create: bool) -> NtStatus {
         if info.transaction.is_some() || self.reg().bound_transaction(info.root_object).is_some() {
             return NtStatus::STATUS_NOT_IMPLEMENTED;
+        }
+        if let Some(status) = self.open_untouched(info) {
+            return status;
         }
         let root = tri!(self.locate(info.root_object));
         let rel = tri!(split_path(&info.remaining_name).map_err(|e| e.status()));
@@ -368,6 +514,11 @@ impl View<'_, '_> {
     }
 
     fn query_value(&self, object: ObjectId, name: &str, result: &mut Option<Value>) -> NtStatus {
+        match self.shadow(object) {
+            Some((Shadow::Untouched, _)) => return OK,
+            Some((Shadow::Gone, _)) => return NtStatus::STATUS_KEY_DELETED,
+            _ => {}
+        }
         let at = tri!(self.locate(object));
         let found = tri!(self.resolve(&at.comps, |t, _, r| {
             let r = r?;
@@ -395,9 +546,20 @@ impl View<'_, '_> {
         context: Option<crate::cm::ObjectContext>,
         answer: impl FnOnce(&Listing) -> NtStatus,
     ) -> NtStatus {
-        let at = tri!(self.locate(object));
         let cx = context.as_ref().and_then(|c| c.clone().downcast::<ViewCx>().ok());
         let cached = cx.as_ref().and_then(|c| c.cache.lock().clone());
+        if let Some(l) = &cached
+            && l.version == self.reg().version()
+        {
+            // Nothing changed anywhere since the listing was made: it still holds.
+            return answer(l);
+        }
+        match self.shadow(object) {
+            Some((Shadow::Untouched, _)) => return OK,
+            Some((Shadow::Gone, _)) => return NtStatus::STATUS_KEY_DELETED,
+            _ => {}
+        }
+        let at = tri!(self.locate(object));
         let listing = self.reg().with_tree_version(|t, version| {
             if let Some(l) = cached.filter(|l| l.version == version && l.comps == at.comps) {
                 return Ok(Some(l));
@@ -410,13 +572,13 @@ impl View<'_, '_> {
             let subs = view::subkeys(t, r);
             let values = view::values(t, r);
             let info = view::info(t, r, &subs, &values);
-            Ok(Some(Listing {
+            Ok(Some(Arc::new(Listing {
                 version,
                 comps: at.comps.clone(),
-                subkeys: Arc::new(subs.into_iter().map(|s| s.info).collect()),
-                values: Arc::new(values),
+                subkeys: subs.into_iter().map(|s| s.info).collect(),
+                values,
                 info,
-            }))
+            })))
         });
         let listing = match listing {
             Ok(Some(l)) => l,
