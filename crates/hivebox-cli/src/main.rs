@@ -5,6 +5,8 @@
 
 #![forbid(unsafe_code)]
 
+mod boxes;
+mod boxes_changes;
 mod daemon;
 mod decide;
 mod demo;
@@ -19,6 +21,10 @@ usage: hivebox <command> [args]
 
 commands:
   reg        query and change the registry, as Windows' reg.exe (hivebox reg /? for help)
+  run        run a program in a box: hivebox run --box NAME [--ephemeral] -- CMD [ARGS...]
+             (its registry changes land in the box; starts the daemon if none runs; root)
+  box        manage boxes: create NAME [--ephemeral], list [--json], delete NAME, discard NAME,
+             diff NAME [--json], export NAME --reg FILE, commit NAME [--key KEY] [--force]
   policy     check, show, reload, import (Sigma) and test protection policies (hivebox policy help)
   events     the protection events logged in $HIVEBOX_HOME/events; --follow for new ones live
   daemon     serve the registry of $HIVEBOX_HOME to every command, in the foreground
@@ -46,6 +52,8 @@ fn main() -> ExitCode {
     };
     let code = match args.first().map(String::as_str) {
         Some("reg") => reg::run(&args[1..]),
+        Some("run") => report("run", boxes::run_in_box(&args[1..])),
+        Some("box") => report("box", boxes::run(&args[1..])),
         Some("policy") => report("policy", policy::run(&args[1..])),
         Some("events") => report("events", events::run(&args[1..])),
         Some("daemon") => report("daemon", daemon::run(&args[1..])),

@@ -8,12 +8,17 @@
 //! - [`identity`]: who a peer is (`SO_PEERCRED`, `SO_PEERPIDFD`, `/proc`, cgroup).
 //! - [`decide`]: sync notifications waiting for a decider, with timeout and default.
 //! - [`events`], [`protection`]: the event log and the filter with its policy.
+//! - [`boxes`]: the boxes of the home (create, mount on demand, list, discard, delete; the
+//!   ephemeral boxes' watcher), served by the isolation filter; [`changes`]: what a box
+//!   changed (diff, export, commit).
 //!
 //! What it does not do: run boxed programs (that is `hivebox run`), or trust anything a
 //! client says about itself.
 
 #![warn(missing_docs)]
 
+pub mod boxes;
+pub mod changes;
 pub mod decide;
 pub mod embedded;
 pub mod events;

@@ -6,16 +6,24 @@
 //! second thread per connection, so a client that does not read its pushes slows nobody else
 //! (past the bound its pushes are dropped and counted).
 //!
+//! A connection from a process in a box (its cgroup `hivebox/<box>`) is served only once that
+//! box is: its hive is mounted (on demand) and the isolation filter serves it. A box that
+//! cannot be served (unknown, damaged) gets the connection refused, with one warning logged:
+//! the client's hello is answered `Error` (`STATUS_ACCESS_DENIED`, the reason) and the
+//! connection closed. The box is never served the host registry instead.
+//!
 //! A connection whose bytes do not decode (garbage, a length past the limit, a request before
 //! the hello) is closed, with one log line; so is one that ends inside a message. Either way its
 //! session is dropped: handles closed, transactions rolled back. Nothing of other connections
 //! is touched.
 
+use crate::boxes::BoxManager;
 use crate::decide::DecisionHub;
 use crate::identity::{self, Peer};
 use crate::protection::Protection;
 use crate::session::{Host, Session};
 use anyhow::{Context, Result};
+use hivebox_core::isolate::IsolationFilter;
 use hivebox_core::protect::ProtectionEvent;
 use hivebox_core::{DeferredSyncs, NtStatus};
 use hivebox_hive::{Home, SystemClock};
@@ -135,6 +143,7 @@ impl Subscribers {
 
 struct Shared {
     home: Arc<Home>,
+    boxes: Arc<BoxManager>,
     protection: Protection,
     decisions: Arc<DecisionHub>,
     subscribers: Arc<Subscribers>,
@@ -177,8 +186,9 @@ impl std::fmt::Debug for Daemon {
 }
 
 impl Daemon {
-    /// Opens the store (failing if another process holds its lock), registers the
-    /// protection filter, and starts serving the socket.
+    /// Opens the store (failing if another process holds its lock), registers the isolation
+    /// and protection filters, starts watching the ephemeral boxes, and starts serving the
+    /// socket. Boxes are mounted when first needed.
     pub fn start(opts: &DaemonOptions) -> Result<Daemon> {
         std::fs::create_dir_all(&opts.home)
             .with_context(|| format!("cannot create the home directory {}", opts.home.display()))?;
@@ -186,12 +196,22 @@ impl Daemon {
             .map_err(|e| anyhow::anyhow!("the registry store could not be opened: {e}"))?;
         let recovery = home.recovery();
         tracing::info!(home = %opts.home.display(), "store opened: {recovery:?}");
+        let home = Arc::new(home);
+        // Once per registry, before anything is served.
+        let isolation = IsolationFilter::new();
+        isolation
+            .register(&home.registry)
+            .map_err(|status| anyhow::anyhow!("cannot register the isolation filter: {status}"))?;
+        let boxes = BoxManager::new(home.clone(), isolation);
         let subscribers = Arc::new(Subscribers::default());
         let hook = {
             let s = subscribers.clone();
             Box::new(move |e: &ProtectionEvent, line: &str| s.publish(e, line))
         };
         let protection = Protection::install(&opts.home, &home.registry, Arc::new(SystemClock), Some(hook))?;
+        if let Err(e) = boxes.recover_commits() {
+            tracing::warn!("{e}");
+        }
         let decisions = Arc::new(DecisionHub::new());
         protection.filter().set_decider(Some(decisions.clone()));
         let socket = opts.socket.clone().unwrap_or_else(|| opts.home.join("hivebox.sock"));
@@ -204,8 +224,10 @@ impl Daemon {
         let listener = UnixListener::bind(&socket).with_context(|| format!("cannot listen on {}", socket.display()))?;
         std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o660))
             .with_context(|| format!("cannot set the mode of {}", socket.display()))?;
+        boxes.start_watcher().context("cannot start the ephemeral boxes' watcher")?;
         let shared = Arc::new(Shared {
-            home: Arc::new(home),
+            home,
+            boxes,
             protection,
             decisions,
             subscribers,
@@ -229,6 +251,11 @@ impl Daemon {
         &self.shared.home.registry
     }
 
+    /// The boxes it serves.
+    pub fn boxes(&self) -> &Arc<BoxManager> {
+        &self.shared.boxes
+    }
+
     /// The socket's path.
     pub fn socket(&self) -> &Path {
         &self.socket
@@ -249,7 +276,9 @@ impl Daemon {
         for _ in 0..500 {
             match Arc::try_unwrap(shared) {
                 Ok(s) => {
-                    let Shared { protection, home, .. } = s;
+                    let Shared { protection, home, boxes, .. } = s;
+                    boxes.shutdown();
+                    drop(boxes);
                     let n = protection.finish()?;
                     drop(home);
                     tracing::info!(events = n, "hivebox daemon stopped");
@@ -277,6 +306,7 @@ impl Daemon {
         for (_, s) in self.shared.conns.lock().drain(..) {
             let _ = s.shutdown(std::net::Shutdown::Both);
         }
+        self.shared.boxes.shutdown();
     }
 }
 
@@ -352,6 +382,16 @@ fn serve(stream: UnixStream, conn: u64, weak: &Weak<Shared>) {
         }
     };
     let who = format!("pid {} ({})", peer.pid, peer.image);
+    if let Some(b) = &peer.box_name {
+        // A boxed process is served only by its box: never by the host registry.
+        if let Err(e) = shared.boxes.ensure_mounted(b) {
+            tracing::warn!(conn, peer = %who, box_name = %b, "connection refused: box {b} cannot be served: {e}");
+            drop(shared);
+            refuse(stream, &format!("box {b} cannot be served: {e}"));
+            return;
+        }
+        shared.boxes.note_entered(b);
+    }
     let identity = identity_of(&peer, &shared);
     if let Err(e) = shared.home.ensure_user_hive(&identity.sid) {
         tracing::warn!(conn, peer = %who, "the user's hive could not be mounted: {e}");
@@ -374,6 +414,7 @@ fn serve(stream: UnixStream, conn: u64, weak: &Weak<Shared>) {
     }
     let host: Arc<dyn Host> = shared.clone();
     session.set_host(host);
+    session.set_boxes(shared.boxes.clone());
     let decisions = shared.decisions.clone();
     let subscribers = shared.subscribers.clone();
     // Only the connection's own thread holds the daemon from here on through `weak`.
@@ -387,6 +428,39 @@ fn serve(stream: UnixStream, conn: u64, weak: &Weak<Shared>) {
     match end {
         Ok(()) => tracing::debug!(conn, peer = %who, handles, txns, "disconnected"),
         Err(e) => tracing::warn!(conn, peer = %who, "connection closed: {e}"),
+    }
+}
+
+/// Refuses a connection: answers its hello (if one comes within 5 seconds) with `Error`
+/// (`STATUS_ACCESS_DENIED` and `message`), then closes it.
+fn refuse(mut stream: UnixStream, message: &str) {
+    let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+    let mut input = FrameBuffer::new();
+    loop {
+        let spare = input.spare(READ_CHUNK);
+        let n = match stream.read(spare) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                input.filled(READ_CHUNK, 0);
+                continue;
+            }
+            Err(_) => return,
+        };
+        input.filled(READ_CHUNK, n);
+        match input.next_frame() {
+            Ok(Some(body)) => {
+                if let Ok((id, Request::Hello { .. })) = Request::decode(body) {
+                    let mut out = Vec::new();
+                    let reply = Reply::Error { status: NtStatus::STATUS_ACCESS_DENIED, message: message.to_owned() };
+                    reply.encode(id, &mut out);
+                    let _ = stream.write_all(&out);
+                }
+                return;
+            }
+            Ok(None) if n == 0 => return,
+            Ok(None) => {}
+            Err(_) => return,
+        }
     }
 }
 

@@ -6,6 +6,8 @@
 //! client can neither use nor close another's. Dropping the session closes its handles
 //! (which cancels their watches) and rolls back its transactions.
 
+use crate::boxes::{BoxError, BoxManager};
+use crate::changes::{self, ChangeError};
 use hivebox_core::{
     Caller, CreateOptions, Handle, KeyImage, NtStatus, OpenOptions, Registry, TxnId, WatchId, WatchNotifier,
 };
@@ -34,6 +36,8 @@ pub struct Session {
     /// Where this session's watch completions go.
     notifier: Option<WatchNotifier>,
     host: Option<Arc<dyn Host>>,
+    /// The home's boxes, for the box requests.
+    boxes: Option<Arc<BoxManager>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -55,9 +59,14 @@ fn store_error(e: &StoreError) -> Reply {
         StoreError::Io { source, .. } if matches!(source.raw_os_error(), Some(28 | 122)) => NtStatus::STATUS_DISK_FULL,
         StoreError::Io { .. } => NtStatus::STATUS_REGISTRY_IO_FAILED,
         StoreError::Corrupt { .. } => NtStatus::STATUS_REGISTRY_CORRUPT,
+        StoreError::Busy { .. } => NtStatus::STATUS_CANNOT_DELETE,
         _ => NtStatus::STATUS_INVALID_PARAMETER,
     };
     Reply::Error { status, message: e.to_string() }
+}
+
+fn change_error(e: ChangeError) -> BoxError {
+    BoxError { status: e.status, message: e.message }
 }
 
 macro_rules! tri {
@@ -88,7 +97,13 @@ impl Session {
             txns: FxHashSet::default(),
             notifier: None,
             host: None,
+            boxes: None,
         }
+    }
+
+    /// Lets this session answer the box requests (for a privileged, unboxed caller).
+    pub fn set_boxes(&mut self, boxes: Arc<BoxManager>) {
+        self.boxes = Some(boxes);
     }
 
     /// Sends this session's watch completions to `notifier`.
@@ -259,9 +274,66 @@ impl Session {
                 None => err(NtStatus::STATUS_NOT_IMPLEMENTED),
             },
             Request::Ping => Reply::Done,
+            Request::BoxCreate { .. }
+            | Request::BoxList
+            | Request::BoxDelete { .. }
+            | Request::BoxDiscard { .. }
+            | Request::BoxDiff { .. }
+            | Request::BoxExport { .. }
+            | Request::BoxCommit { .. } => self.box_request(request),
             // Subscriptions and decisions belong to the connection, not the registry.
             _ => err(NtStatus::STATUS_NOT_IMPLEMENTED),
         }
+    }
+
+    /// The box requests: refused to boxed callers (a box may not manage boxes, its own
+    /// included) and to callers other than root and the daemon's own user.
+    fn box_request(&self, request: Request) -> Reply {
+        if let Some(b) = &self.identity.box_name {
+            return Reply::Error {
+                status: NtStatus::STATUS_ACCESS_DENIED,
+                message: format!("a process in box {b} may not manage boxes"),
+            };
+        }
+        if !self.privileged {
+            return Reply::Error {
+                status: NtStatus::STATUS_PRIVILEGE_NOT_HELD,
+                message: "managing boxes needs root or the daemon's own user".into(),
+            };
+        }
+        let Some(boxes) = self.boxes.as_deref() else {
+            return Reply::Error {
+                status: NtStatus::STATUS_NOT_IMPLEMENTED,
+                message: "this registry has no store to keep boxes in".into(),
+            };
+        };
+        let reg = &self.registry;
+        // Diff, export and commit read the box's hive: it is mounted first.
+        let r = match request {
+            Request::BoxCreate { name, ephemeral } => boxes.create(&name, ephemeral).map(|()| Reply::Done),
+            Request::BoxList => boxes.list().and_then(|list| {
+                serde_json::to_string(&list).map(Reply::Text).map_err(|e| BoxError {
+                    status: NtStatus::STATUS_UNSUCCESSFUL,
+                    message: format!("cannot write the box list as JSON: {e}"),
+                })
+            }),
+            Request::BoxDelete { name } => boxes.delete(&name).map(|()| Reply::Done),
+            Request::BoxDiscard { name } => boxes.discard(&name).map(|()| Reply::Done),
+            Request::BoxDiff { name, json } => boxes.ensure_mounted(&name).and_then(|()| {
+                let text = if json { changes::diff_json(reg, &name) } else { changes::diff_text(reg, &name) };
+                text.map(Reply::Text).map_err(change_error)
+            }),
+            Request::BoxExport { name } => boxes
+                .ensure_mounted(&name)
+                .and_then(|()| changes::export_reg(reg, &name).map(Reply::Text).map_err(change_error)),
+            Request::BoxCommit { name, key, force } => boxes.ensure_mounted(&name).and_then(|()| {
+                changes::commit(reg, &self.caller, &boxes.boxes_dir(), &name, key.as_deref(), force)
+                    .map(Reply::Text)
+                    .map_err(change_error)
+            }),
+            _ => return err(NtStatus::STATUS_INVALID_PARAMETER),
+        };
+        r.unwrap_or_else(|e| Reply::Error { status: e.status, message: e.message })
     }
 
     fn load(&self, mount: &str, file: &str) -> Reply {

@@ -10,6 +10,8 @@
 //!   the log). [`Home::stage_replacement`] stages the replacement of a hive's file
 //!   (`NtReplaceKey`), installed the next time the hive is opened. Layouts and protocols are
 //!   in `docs/store.md` and `docs/regf.md`.
+//! - Box hives: [`Home::mount_box`] mounts a box's private hive (`boxes/<name>/registry.hiv`,
+//!   with its log) at `\REGISTRY\A\<name>`, recovered and durable like the base hives.
 //!
 //! What this crate does *not* do (yet): write Windows' own `.LOG1`/`.LOG2` logs, commit the
 //! changes of concurrent writers with one fsync, transactions, or checkpoint on its own while
@@ -50,6 +52,13 @@ use std::time::SystemTime;
 
 /// The directory under a home that holds the store's files.
 pub const HIVES_DIR: &str = "hives";
+
+/// The directory under a home that holds the boxes, one directory each
+/// (`boxes/<name>/registry.hiv`, its log `registry.hiv.wal`, and the box's settings).
+pub const BOXES_DIR: &str = "boxes";
+
+/// The name of a box's private hive in its directory: `registry.hiv` (log `registry.hiv.wal`).
+pub const BOX_HIVE: &str = "registry";
 
 /// A store could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -100,6 +109,14 @@ pub enum StoreError {
         /// The file.
         path: PathBuf,
         /// What is wrong.
+        reason: String,
+    },
+    /// A hive cannot be unmounted now: keys of it are open. Nothing was changed.
+    #[error("{}: {reason}", path.display())]
+    Busy {
+        /// The hive's file.
+        path: PathBuf,
+        /// What holds it.
         reason: String,
     },
 }
@@ -178,6 +195,81 @@ impl Home {
                 path: files.image.clone(),
                 source: std::io::Error::other(format!("cannot mount the user hive: {status}")),
             }
+        })
+    }
+}
+
+impl Home {
+    /// The directory of box `name`: `<home>/boxes/<name>`.
+    pub fn box_dir(&self, name: &str) -> PathBuf {
+        self.path.join(BOXES_DIR).join(name)
+    }
+
+    /// Mounts box `name`'s private hive at [`hivebox_core::isolate::box_mount`]`(name)`
+    /// (`\REGISTRY\A\<name>`), as the registry's own (`Caller::system()`): the files
+    /// `boxes/<name>/registry.hiv` and its log `registry.hiv.wal`, recovered as the base hives
+    /// are (the log replayed, a torn tail cut off) and durable like them (every change synced
+    /// in the log before it is acknowledged, concurrent writers sharing syncs). On first
+    /// mount the directory and an empty hive (its root named after the box) are created.
+    ///
+    /// A damaged image or log is [`StoreError::Corrupt`], naming the file and the byte
+    /// offset; the hive is then neither mounted nor started afresh. Mounting a box that is
+    /// mounted already fails (`STATUS_OBJECT_NAME_COLLISION`).
+    ///
+    /// The name must be usable as a directory and a key name; the daemon's stricter rule for
+    /// box names (`docs/boxes.md`) is checked before this is called.
+    pub fn mount_box(&self, name: &str) -> Result<(), StoreError> {
+        let dir = self.box_dir(name);
+        if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\\', '\0']) {
+            return Err(StoreError::Mount { path: dir, line: None, reason: format!("{name:?} is not a box name") });
+        }
+        hivebox_core::name::check_key_name(name).map_err(|e| StoreError::Mount {
+            path: dir.clone(),
+            line: None,
+            reason: format!("{name:?} is not a box name: {e}"),
+        })?;
+        std::fs::create_dir_all(&dir).map_err(|source| StoreError::Io { path: dir.clone(), source })?;
+        let files = HiveFiles::new(&dir, BOX_HIVE);
+        let now = self.clock.now();
+        let (tree, storage, _) = recover::recover_files(&files, Arc::clone(&self.lock), || hivebox_core::KeyImage {
+            name: name.to_owned(),
+            last_write: now,
+            ..hivebox_core::KeyImage::default()
+        })?;
+        let mount = hivebox_core::isolate::box_mount(name);
+        let source = files.image.display().to_string();
+        let system = hivebox_core::Caller::system();
+        self.registry.load_key(&system, &mount, &source, tree.image(), Box::new(storage)).map_err(|status| {
+            StoreError::Mount {
+                path: files.image.clone(),
+                line: None,
+                reason: format!("cannot mount the box's hive at {mount}: {status}"),
+            }
+        })
+    }
+
+    /// Unmounts box `name`'s private hive: its changes are checkpointed into `registry.hiv`
+    /// (a clean regf hive) and the log emptied, then it is no longer in the registry. Fails
+    /// with [`StoreError::Busy`] while a key of it is open (nothing changes then), and with
+    /// [`StoreError::Mount`] when it is not mounted.
+    pub fn unmount_box(&self, name: &str) -> Result<(), StoreError> {
+        let mount = hivebox_core::isolate::box_mount(name);
+        let image = HiveFiles::new(&self.box_dir(name), BOX_HIVE).image;
+        self.registry.unload_key(&hivebox_core::Caller::system(), &mount).map_err(|status| match status {
+            hivebox_core::NtStatus::STATUS_CANNOT_DELETE => StoreError::Busy {
+                path: image,
+                reason: format!("cannot unmount the box's hive at {mount}: keys of it are open ({status})"),
+            },
+            hivebox_core::NtStatus::STATUS_OBJECT_NAME_NOT_FOUND => StoreError::Mount {
+                path: image,
+                line: None,
+                reason: format!("the box's hive is not mounted at {mount}"),
+            },
+            _ => StoreError::Mount {
+                path: image,
+                line: None,
+                reason: format!("cannot unmount the box's hive at {mount}: {status}"),
+            },
         })
     }
 }

@@ -21,7 +21,8 @@ mod wire;
 pub use message::{Decided, Identity, Push, Reply, Request, ServerMessage, Verdict};
 
 /// Protocol version this crate speaks (sent in [`Request::Hello`]).
-pub const VERSION: u16 = 1;
+/// Version 2 added the box requests (`BoxCreate` ... `BoxCommit`, operations `0x50`-`0x56`).
+pub const VERSION: u16 = 2;
 /// The four bytes that open a client's hello.
 pub const MAGIC: [u8; 4] = *b"HVBX";
 /// Largest frame body either side accepts (16 MiB: a saved key's image can be large).

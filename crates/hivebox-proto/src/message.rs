@@ -223,6 +223,48 @@ pub enum Request {
     ReloadPolicy,
     /// Does nothing; answered with `Done`.
     Ping,
+    /// Creates a box (`docs/boxes.md`): its directory, settings and empty private hive.
+    BoxCreate {
+        /// The box's name.
+        name: String,
+        /// Discard and delete the box once its last process exits.
+        ephemeral: bool,
+    },
+    /// The boxes: answered with `Text`, a JSON array of
+    /// `{name, ephemeral, bytes, processes, changes}`.
+    BoxList,
+    /// Deletes a box with its private hive (refused while processes run in it).
+    BoxDelete {
+        /// The box's name.
+        name: String,
+    },
+    /// Throws a box's registry changes away: its private hive starts empty again.
+    BoxDiscard {
+        /// The box's name.
+        name: String,
+    },
+    /// What a box changed, as text for a person (or JSON): answered with `Text`.
+    BoxDiff {
+        /// The box's name.
+        name: String,
+        /// JSON instead of the readable tree.
+        json: bool,
+    },
+    /// A box's changes as a `.reg` file (`Text`).
+    BoxExport {
+        /// The box's name.
+        name: String,
+    },
+    /// Applies a box's changes (all, or those under `key`) to the host registry in one
+    /// transaction and clears them from the box; answered with a `Text` report.
+    BoxCommit {
+        /// The box's name.
+        name: String,
+        /// Only the changes at or below this key (a path as `reg` takes it).
+        key: Option<String>,
+        /// Overwrite host keys that changed since the box first changed them.
+        force: bool,
+    },
 }
 
 /// Who the daemon found the client to be (from the kernel).
@@ -354,6 +396,13 @@ mod op {
     pub const DECIDE: u8 = 0x42;
     pub const RELOAD_POLICY: u8 = 0x43;
     pub const PING: u8 = 0x44;
+    pub const BOX_CREATE: u8 = 0x50;
+    pub const BOX_LIST: u8 = 0x51;
+    pub const BOX_DELETE: u8 = 0x52;
+    pub const BOX_DISCARD: u8 = 0x53;
+    pub const BOX_DIFF: u8 = 0x54;
+    pub const BOX_EXPORT: u8 = 0x55;
+    pub const BOX_COMMIT: u8 = 0x56;
 }
 
 mod tag {
@@ -548,6 +597,27 @@ impl Request {
                 Request::Ping => {
                     w.u8(op::PING);
                 }
+                Request::BoxCreate { name, ephemeral } => {
+                    w.u8(op::BOX_CREATE).str(name).bool(*ephemeral);
+                }
+                Request::BoxList => {
+                    w.u8(op::BOX_LIST);
+                }
+                Request::BoxDelete { name } => {
+                    w.u8(op::BOX_DELETE).str(name);
+                }
+                Request::BoxDiscard { name } => {
+                    w.u8(op::BOX_DISCARD).str(name);
+                }
+                Request::BoxDiff { name, json } => {
+                    w.u8(op::BOX_DIFF).str(name).bool(*json);
+                }
+                Request::BoxExport { name } => {
+                    w.u8(op::BOX_EXPORT).str(name);
+                }
+                Request::BoxCommit { name, key, force } => {
+                    w.u8(op::BOX_COMMIT).str(name).opt_str(key.as_deref()).bool(*force);
+                }
             }
         });
     }
@@ -635,6 +705,17 @@ impl Request {
             },
             op::RELOAD_POLICY => Request::ReloadPolicy,
             op::PING => Request::Ping,
+            op::BOX_CREATE => Request::BoxCreate { name: r.string("box name")?, ephemeral: r.bool("ephemeral flag")? },
+            op::BOX_LIST => Request::BoxList,
+            op::BOX_DELETE => Request::BoxDelete { name: r.string("box name")? },
+            op::BOX_DISCARD => Request::BoxDiscard { name: r.string("box name")? },
+            op::BOX_DIFF => Request::BoxDiff { name: r.string("box name")?, json: r.bool("json flag")? },
+            op::BOX_EXPORT => Request::BoxExport { name: r.string("box name")? },
+            op::BOX_COMMIT => Request::BoxCommit {
+                name: r.string("box name")?,
+                key: r.opt_string("key")?,
+                force: r.bool("force flag")?,
+            },
             code => return Err(DecodeError::Unknown { kind: "operation", code }),
         };
         r.end()?;

@@ -1,7 +1,9 @@
 //! The `hivebox` binary, run for real against a store in a temporary `$HIVEBOX_HOME`.
 
 mod bad_input;
+mod boxes;
 mod daemon;
+mod demo;
 mod edit;
 mod hives;
 mod protection;

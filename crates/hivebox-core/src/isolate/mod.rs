@@ -702,13 +702,14 @@ impl View<'_, '_> {
             Err(NtStatus::STATUS_OBJECT_NAME_NOT_FOUND) => return Ok(()),
             Err(s) => return Err(s),
         };
-        let r = self.clear_private(nested, h, comps).and_then(|()| self.reg().delete_key(nested, h));
+        let r = self.clear_private(nested, h, comps, false).and_then(|()| self.reg().delete_key(nested, h));
         let _ = self.reg().close_key(nested, h);
         r
     }
 
-    /// Empties a box key: its subkeys deleted, its values removed.
-    fn clear_private(&self, nested: &Caller, h: Handle, comps: &[String]) -> Result<(), NtStatus> {
+    /// Empties a box key: its subkeys deleted, its values removed (but for the base's time
+    /// with `keep_stamp`: `box commit` still needs it to see whether the base changed).
+    fn clear_private(&self, nested: &Caller, h: Handle, comps: &[String], keep_stamp: bool) -> Result<(), NtStatus> {
         let (children, values) = self.reg().with_tree(|t| {
             let root = box_root(t, &self.b.name);
             let k = root.and_then(|r| view::private_key(t, r, comps));
@@ -723,6 +724,9 @@ impl View<'_, '_> {
             self.drop_private(nested, &sub)?;
         }
         for v in values {
+            if keep_stamp && crate::name::eq_names(&v, markers::BASE_TIME) {
+                continue;
+            }
             self.reg().delete_value(nested, h, &v)?;
         }
         Ok(())
@@ -736,7 +740,7 @@ impl View<'_, '_> {
         if self.base_below_visible_parent(comps)? {
             let (nested, h) = self.copy_up(comps)?;
             let r = self
-                .clear_private(&nested, h, comps)
+                .clear_private(&nested, h, comps, true)
                 .and_then(|()| self.reg().set_value(&nested, h, markers::DELETED, Value::none()));
             let _ = self.reg().close_key(&nested, h);
             r

@@ -151,8 +151,11 @@ fn deleting_a_base_key_hides_it_and_creating_it_again_starts_empty() {
     assert_eq!(b.reg.query_value(&b.boxed, one, "x").unwrap_err(), NtStatus::STATUS_KEY_DELETED);
     // A key with subkeys cannot be deleted, in the box as on the host.
     assert_eq!(b.reg.delete_key(&b.boxed, app).unwrap_err(), NtStatus::STATUS_CANNOT_DELETE);
-    // The host still has it.
+    // The host still has it; the box's mark keeps the base's time (for commit conflicts).
     assert!(b.open(&b.host, &format!(r"{APP}\One")).is_ok());
+    let mark = b.private(&format!(r"{APP}\One")).unwrap();
+    let stored: Vec<String> = b.values(&Caller::system(), mark).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(stored, [markers::BASE_TIME, markers::DELETED]);
     // Deleting the base value then the key, then creating the key again: empty.
     let two = b.open(&b.boxed, &format!(r"{APP}\Two")).unwrap();
     b.reg.delete_key(&b.boxed, two).unwrap();

@@ -18,19 +18,26 @@ fn cgroup2_root() -> PathBuf {
     dir.expect("a cgroup v2 hierarchy is mounted (the box tests need one)")
 }
 
+/// Creates box `name` (a boxed process is served only once its box exists).
+fn create_box(d: &TestDaemon, name: &str) {
+    let reply =
+        d.registry().transport().call(hivebox_proto::Request::BoxCreate { name: name.into(), ephemeral: false });
+    assert_eq!(reply, hivebox_proto::Reply::Done, "creating box {name}");
+}
+
 /// A cgroup `hivebox/<name>`, removed when dropped.
-struct BoxCgroup {
-    dir: PathBuf,
+pub struct BoxCgroup {
+    pub dir: PathBuf,
 }
 
 impl BoxCgroup {
-    fn new(name: &str) -> Self {
+    pub fn new(name: &str) -> Self {
         let dir = cgroup2_root().join("hivebox").join(name);
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
         BoxCgroup { dir }
     }
 
-    fn add(&self, pid: u32) {
+    pub fn add(&self, pid: u32) {
         std::fs::write(self.dir.join("cgroup.procs"), pid.to_string()).unwrap();
     }
 }
@@ -102,6 +109,7 @@ fn a_host_process_is_known_by_kernel_facts() {
 fn a_process_in_a_hivebox_cgroup_is_boxed_and_its_events_say_so() {
     let d = TestDaemon::start();
     let name = format!("it-{}-cg", std::process::id());
+    create_box(&d, &name);
     let cg = BoxCgroup::new(&name);
     let (seen, lines) = run_identity_child(&d, Some(&cg), &["write"]);
     assert_eq!(seen.box_name.as_deref(), Some(name.as_str()));
@@ -118,6 +126,7 @@ fn a_process_in_a_hivebox_cgroup_is_boxed_and_its_events_say_so() {
 fn a_process_reusing_a_boxed_pid_does_not_inherit_the_box() {
     let d = TestDaemon::start();
     let name = format!("it-{}-reuse", std::process::id());
+    create_box(&d, &name);
     let cg = BoxCgroup::new(&name);
     let (boxed, _) = run_identity_child(&d, Some(&cg), &[]);
     assert_eq!(boxed.box_name.as_deref(), Some(name.as_str()));

@@ -2,6 +2,8 @@
 //! itself as a client (the ignored `child` test is their entry point) so that each client is
 //! a process of its own, with its own pid, cgroup and connection.
 
+mod boxes;
+mod changes;
 mod decisions;
 mod faults;
 mod identity;
@@ -92,6 +94,8 @@ fn child() {
     let args: Vec<String> = std::env::var("HIVEBOX_TEST_ARGS").unwrap().split('\u{1f}').map(str::to_owned).collect();
     match mode.as_str() {
         "identity" => identity::child_identity(&socket, &args),
+        "box" => boxes::child_box(&socket, &args),
+        "box-admin" => boxes::child_box_admin(&socket, &args),
         "worker" => linearizable::child_worker(&socket, &args),
         "daemon" => faults::child_daemon(&args),
         other => panic!("unknown child mode {other}"),

@@ -1,5 +1,6 @@
 //! Integration tests of the durable store: one binary, one module per concern.
 
+mod boxes;
 mod codec;
 mod corpus;
 mod crash;

@@ -105,6 +105,17 @@ pub fn request() -> impl Strategy<Value = Request> {
         (h(), verdict(), any::<bool>()).prop_map(|(id, verdict, remember)| Request::Decide { id, verdict, remember }),
         Just(Request::ReloadPolicy),
         Just(Request::Ping),
+        (text(), any::<bool>()).prop_map(|(name, ephemeral)| Request::BoxCreate { name, ephemeral }),
+        Just(Request::BoxList),
+        text().prop_map(|name| Request::BoxDelete { name }),
+        text().prop_map(|name| Request::BoxDiscard { name }),
+        (text(), any::<bool>()).prop_map(|(name, json)| Request::BoxDiff { name, json }),
+        text().prop_map(|name| Request::BoxExport { name }),
+        (text(), option::of(text()), any::<bool>()).prop_map(|(name, key, force)| Request::BoxCommit {
+            name,
+            key,
+            force
+        }),
     ]
 }
 
@@ -265,6 +276,13 @@ pub fn every_request() -> Vec<Request> {
         Request::Decide { id: 9, verdict: Verdict::Deny, remember: true },
         Request::ReloadPolicy,
         Request::Ping,
+        Request::BoxCreate { name: "trial".into(), ephemeral: true },
+        Request::BoxList,
+        Request::BoxDelete { name: "trial".into() },
+        Request::BoxDiscard { name: "trial".into() },
+        Request::BoxDiff { name: "trial".into(), json: true },
+        Request::BoxExport { name: "trial".into() },
+        Request::BoxCommit { name: "trial".into(), key: Some(r"HKLM\Software\Contoso".into()), force: true },
     ]
 }
 

@@ -1,0 +1,523 @@
+//! `hivebox box create|list|delete|discard` (and `diff|export|commit`, in `boxes_changes.rs`),
+//! and `hivebox run --box NAME -- CMD`: programs in a box (`docs/boxes.md`).
+//!
+//! The box commands use the daemon when one listens on its socket, else open the store
+//! in-process (`hivebox_daemon::Embedded`), as `reg` does. `run` needs the daemon (its boxed
+//! program's registry calls go there) and starts one when none runs.
+
+use anyhow::{Context, Result, anyhow, bail};
+use hivebox_client::{Client, Connection, Transport};
+use hivebox_core::NtStatus;
+use hivebox_daemon::boxes::{BoxInfo, box_cgroup, check_name};
+use hivebox_proto::{Reply, Request};
+use std::io::ErrorKind;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const USAGE: &str = "\
+usage: hivebox box <command>
+
+commands:
+  create NAME [--ephemeral]   a new box (an ephemeral one is discarded and deleted once its
+                              last process exits)
+  list [--json]               the boxes: size on disk, processes, registry changes
+  delete NAME                 delete a box and its changes (refused while processes run in it)
+  discard NAME                throw a box's registry changes away (the box stays, empty)
+  diff NAME [--json]          what a box changed in the registry
+  export NAME --reg FILE      a box's changes as a .reg file
+  commit NAME [--key KEY] [--force]
+                              apply a box's changes to the host registry, then clear them
+
+Box names are 1-64 characters of A-Z a-z 0-9 . _ - not starting with . or -.
+Run a program in a box with: hivebox run --box NAME [--ephemeral] -- CMD [ARGS...]
+";
+
+const RUN_USAGE: &str = "\
+usage: hivebox run --box NAME [--ephemeral] -- CMD [ARGS...]
+
+Runs CMD in box NAME (created if missing; --ephemeral makes a new box ephemeral): CMD and
+every process it starts are in the cgroup hivebox/NAME, and the daemon (started if none runs)
+serves their registry calls from the box. Needs root (it creates and joins the cgroup).
+Exits with CMD's exit code (128+N if a signal N killed it).
+";
+
+/// Where the box requests go: the daemon, or the store opened in this process.
+pub(crate) enum Backend {
+    /// The running daemon.
+    Daemon(Client),
+    /// The store, in-process.
+    Embedded(Arc<hivebox_daemon::Embedded>),
+}
+
+impl Backend {
+    /// The daemon if one listens on its socket, else the store opened here.
+    pub(crate) fn connect() -> Result<Self> {
+        let socket = crate::daemon::socket_path();
+        if let Some(client) = crate::daemon::connect(&socket)? {
+            return Ok(Backend::Daemon(client));
+        }
+        let embedded = hivebox_daemon::Embedded::open(&hivebox_hive::default_home())?;
+        Ok(Backend::Embedded(Arc::new(embedded)))
+    }
+
+    /// Performs one request.
+    pub(crate) fn call(&self, request: Request) -> Reply {
+        match self {
+            Backend::Daemon(c) => c.call(request),
+            Backend::Embedded(e) => e.call(request),
+        }
+    }
+
+    /// Performs a request answered with `Text`; an `Error` reply is an error saying why.
+    pub(crate) fn text(&self, request: Request) -> Result<String> {
+        match self.call(request) {
+            Reply::Text(t) => Ok(t),
+            other => Err(refusal(other)),
+        }
+    }
+
+    /// Performs a request answered with `Done`.
+    pub(crate) fn done(&self, request: Request) -> Result<()> {
+        match self.call(request) {
+            Reply::Done => Ok(()),
+            other => Err(refusal(other)),
+        }
+    }
+
+    /// Ends: in-process, the protection events are written out.
+    pub(crate) fn finish(self) -> Result<()> {
+        match self {
+            Backend::Daemon(_) => Ok(()),
+            Backend::Embedded(e) => match Arc::try_unwrap(e) {
+                Ok(e) => e.finish().map(drop),
+                Err(_) => bail!("the registry is still in use"),
+            },
+        }
+    }
+}
+
+/// The error an unexpected reply amounts to: the daemon's message and status.
+pub(crate) fn refusal(reply: Reply) -> anyhow::Error {
+    match reply {
+        Reply::Error { status, message } if message.is_empty() => anyhow!("{status}"),
+        Reply::Error { status, message } => anyhow!("{message} ({})", status.name().unwrap_or("error")),
+        other => anyhow!("unexpected reply from the registry: {other:?}"),
+    }
+}
+
+fn usage_error(what: &str) -> i32 {
+    eprintln!("hivebox box: {what}\n\n{USAGE}");
+    2
+}
+
+/// Runs `hivebox box ARGS...`.
+pub fn run(args: &[String]) -> Result<i32> {
+    let verb = args.first().map(String::as_str);
+    let rest = args.get(1..).unwrap_or_default();
+    match verb {
+        Some("diff" | "export" | "commit") => crate::boxes_changes::run(verb.unwrap_or_default(), rest),
+        Some("create") => {
+            let mut name = None;
+            let mut ephemeral = false;
+            for a in rest {
+                match a.as_str() {
+                    "--ephemeral" => ephemeral = true,
+                    o if o.starts_with('-') => return Ok(usage_error(&format!("unknown option {o:?}"))),
+                    n if name.is_none() => name = Some(n.to_owned()),
+                    n => return Ok(usage_error(&format!("unexpected argument {n:?}"))),
+                }
+            }
+            let Some(name) = name else { return Ok(usage_error("create needs a box name")) };
+            check_name(&name).map_err(|e| anyhow!("{e}"))?;
+            with_backend(|b| {
+                b.done(Request::BoxCreate { name: name.clone(), ephemeral })?;
+                println!("created box {name}{}", if ephemeral { " (ephemeral)" } else { "" });
+                Ok(0)
+            })
+        }
+        Some("list") => {
+            let json = match rest {
+                [] => false,
+                [j] if j == "--json" => true,
+                _ => return Ok(usage_error("usage: hivebox box list [--json]")),
+            };
+            with_backend(|b| {
+                let text = b.text(Request::BoxList)?;
+                let list: Vec<BoxInfo> =
+                    serde_json::from_str(&text).context("the box list is not the JSON it should be")?;
+                if json {
+                    println!("{text}");
+                } else {
+                    print!("{}", table(&list));
+                }
+                for b in &list {
+                    if let Some(e) = &b.error {
+                        // The message names the box.
+                        eprintln!("hivebox box list: {e}");
+                    }
+                }
+                Ok(0)
+            })
+        }
+        Some(v @ ("delete" | "discard")) => {
+            let [name] = rest else { return Ok(usage_error(&format!("usage: hivebox box {v} NAME"))) };
+            check_name(name).map_err(|e| anyhow!("{e}"))?;
+            with_backend(|b| {
+                if v == "delete" {
+                    b.done(Request::BoxDelete { name: name.clone() })?;
+                    // The daemon may see cgroups read-only (its unit protects them); an empty
+                    // cgroup it left is removed here, best effort.
+                    if let Some(cg) = box_cgroup(name) {
+                        let _ = std::fs::remove_dir(cg);
+                    }
+                    println!("deleted box {name}");
+                } else {
+                    b.done(Request::BoxDiscard { name: name.clone() })?;
+                    println!("discarded the registry changes of box {name}");
+                }
+                Ok(0)
+            })
+        }
+        Some("help" | "-h" | "--help") => {
+            print!("{USAGE}");
+            Ok(0)
+        }
+        None => {
+            eprint!("{USAGE}");
+            Ok(2)
+        }
+        Some(other) => Ok(usage_error(&format!("unknown box command {other:?}"))),
+    }
+}
+
+/// Runs `f` against the registry (the daemon's, or this process's), then ends the session.
+fn with_backend(f: impl FnOnce(&Backend) -> Result<i32>) -> Result<i32> {
+    let backend = Backend::connect()?;
+    let r = f(&backend);
+    if let Err(e) = backend.finish() {
+        eprintln!("hivebox: protection events could not be written: {e:#}");
+    }
+    r
+}
+
+/// The list as a table.
+fn table(list: &[BoxInfo]) -> String {
+    let rows: Vec<[String; 5]> = list
+        .iter()
+        .map(|b| {
+            [
+                b.name.clone(),
+                if b.ephemeral { "yes" } else { "no" }.into(),
+                size(b.bytes),
+                b.processes.to_string(),
+                b.changes.map_or_else(|| "?".into(), |c| c.to_string()),
+            ]
+        })
+        .collect();
+    let head = ["NAME", "EPHEMERAL", "SIZE", "PROCESSES", "CHANGES"];
+    let mut width = head.map(str::len);
+    for r in &rows {
+        for (w, c) in width.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: [&str; 5]| {
+        // Name left-aligned, the rest right-aligned (numbers).
+        let mut s = format!("{:<w$}", cells[0], w = width[0]);
+        for (c, w) in cells[1..].iter().zip(&width[1..]) {
+            s.push_str(&format!("  {c:>w$}"));
+        }
+        s.push('\n');
+        s
+    };
+    let mut out = line(head);
+    for r in &rows {
+        out.push_str(&line([&r[0], &r[1], &r[2], &r[3], &r[4]]));
+    }
+    out
+}
+
+/// Bytes for a person: `512 B`, `8.0 KiB`, `1.5 MiB`.
+fn size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut v = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
+}
+
+/// Runs `hivebox run ARGS...`.
+pub fn run_in_box(args: &[String]) -> Result<i32> {
+    let mut name = None;
+    let mut ephemeral = false;
+    let mut it = args.iter();
+    let mut command = Vec::new();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--" => {
+                command.extend(it.by_ref().cloned());
+                break;
+            }
+            "--box" => match it.next() {
+                Some(n) => name = Some(n.clone()),
+                None => return Ok(run_usage("--box needs a box name")),
+            },
+            "--ephemeral" => ephemeral = true,
+            "-h" | "--help" => {
+                print!("{RUN_USAGE}");
+                return Ok(0);
+            }
+            o if o.starts_with("--box=") => name = Some(o["--box=".len()..].to_owned()),
+            o if o.starts_with('-') => return Ok(run_usage(&format!("unknown option {o:?}"))),
+            _ => {
+                command.push(a.clone());
+                command.extend(it.by_ref().cloned());
+                break;
+            }
+        }
+    }
+    let Some(name) = name else { return Ok(run_usage("--box NAME is required")) };
+    if command.is_empty() {
+        return Ok(run_usage("no command to run"));
+    }
+    check_name(&name).map_err(|e| anyhow!("{e}"))?;
+    let cgroup = box_cgroup(&name)
+        .ok_or_else(|| anyhow!("no cgroup v2 hierarchy is mounted (see /proc/self/mountinfo): boxes need one"))?;
+    may_enter(&cgroup)?;
+    let socket = crate::daemon::socket_path();
+    let client = ensure_daemon(&socket)?;
+    match client.call(Request::BoxCreate { name: name.clone(), ephemeral }) {
+        Reply::Done => {}
+        Reply::Error { status: NtStatus::STATUS_OBJECT_NAME_COLLISION, .. } => existing_box(&client, &name, ephemeral)?,
+        other => return Err(refusal(other).context(format!("cannot create box {name}"))),
+    }
+    drop(client);
+    enter_cgroup(&cgroup, &name)?;
+    // From here on this process is boxed. The daemon must serve it as box NAME before the
+    // command starts: if it cannot (a damaged hive, say), nothing runs.
+    let check = Connection::connect(&socket)
+        .with_context(|| format!("the daemon does not serve box {name}; {} was not run", command[0]))?;
+    let seen = check.identity().box_name.clone();
+    if seen.as_deref() != Some(name.as_str()) {
+        bail!("the daemon sees this process in box {seen:?}, not {name:?}; {} was not run", command[0]);
+    }
+    drop(check);
+    let mut child = match Command::new(&command[0]).args(&command[1..]).env("HIVEBOX_BOX", &name).spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("hivebox run: cannot run {}: {e}", command[0]);
+            return Ok(if e.kind() == ErrorKind::NotFound { 127 } else { 126 });
+        }
+    };
+    let _forward = forward_signals(child.id());
+    let status = child.wait().context("cannot wait for the command")?;
+    use std::os::unix::process::ExitStatusExt;
+    Ok(status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+}
+
+fn run_usage(what: &str) -> i32 {
+    eprintln!("hivebox run: {what}\n\n{RUN_USAGE}");
+    2
+}
+
+/// The box exists already: fine, but say so when it is not of the kind asked for.
+fn existing_box(client: &Client, name: &str, ephemeral: bool) -> Result<()> {
+    let text = match client.call(Request::BoxList) {
+        Reply::Text(t) => t,
+        other => return Err(refusal(other).context("cannot list the boxes")),
+    };
+    let list: Vec<BoxInfo> = serde_json::from_str(&text).context("the box list is not the JSON it should be")?;
+    let Some(b) = list.iter().find(|b| b.name == name) else {
+        // Another box differs from it only in case.
+        bail!("cannot create box {name}: a box whose name differs only in case exists");
+    };
+    if let Some(e) = &b.error {
+        bail!("box {name} cannot be used: {e}");
+    }
+    match (ephemeral, b.ephemeral) {
+        (true, false) => eprintln!("hivebox run: box {name} exists and is not ephemeral: it is kept"),
+        (false, true) => {
+            eprintln!("hivebox run: box {name} is ephemeral: it goes once its last process exits")
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Checks, before anything is started or created, that this process may create and join
+/// the box's cgroup (the deepest of it, `hivebox/` and the cgroup root that exists).
+fn may_enter(cgroup: &Path) -> Result<()> {
+    use rustix::fs::{Access, access};
+    let procs = cgroup.join("cgroup.procs");
+    let target = if cgroup.is_dir() {
+        procs
+    } else {
+        match cgroup.ancestors().skip(1).find(|a| a.is_dir()) {
+            Some(dir) => dir.to_owned(),
+            None => bail!("cannot find where to create the box's cgroup {}", cgroup.display()),
+        }
+    };
+    access(&target, Access::WRITE_OK).map_err(|e| {
+        anyhow!(
+            "cannot create or join the box's cgroup {}: {} is not writable ({e}); hivebox run needs root",
+            cgroup.display(),
+            target.display()
+        )
+    })
+}
+
+/// Creates box `name`'s cgroup if need be and moves this process into it, so that everything
+/// it starts from now on is born in the box; checks that the kernel agrees.
+fn enter_cgroup(cgroup: &Path, name: &str) -> Result<()> {
+    let hint = |e: &std::io::Error| match e.kind() {
+        ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem => {
+            " (hivebox run needs root to create and join cgroups)"
+        }
+        _ => "",
+    };
+    std::fs::create_dir_all(cgroup)
+        .map_err(|e| anyhow!("cannot create the box's cgroup {}: {e}{}", cgroup.display(), hint(&e)))?;
+    let procs = cgroup.join("cgroup.procs");
+    std::fs::write(&procs, std::process::id().to_string())
+        .map_err(|e| anyhow!("cannot move this process into {}: {e}{}", procs.display(), hint(&e)))?;
+    let mine = std::fs::read_to_string("/proc/self/cgroup").context("cannot read /proc/self/cgroup")?;
+    let boxed = hivebox_daemon::identity::box_of_cgroup(&mine);
+    if boxed.as_deref() != Some(name) {
+        bail!(
+            "this process is not in box {name} after joining {} (/proc/self/cgroup: {})",
+            procs.display(),
+            mine.trim()
+        );
+    }
+    Ok(())
+}
+
+/// Connects to the daemon, starting one (detached, logging to `$HIVEBOX_HOME/daemon.log`) if
+/// none listens; waits up to 5 seconds for it.
+fn ensure_daemon(socket: &Path) -> Result<Client> {
+    if let Some(c) = crate::daemon::connect(socket)? {
+        return Ok(c);
+    }
+    // Absolute: the daemon runs from `/`, so as not to keep this directory busy.
+    let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_owned());
+    let home = absolute(&hivebox_hive::default_home());
+    let socket = &absolute(socket);
+    std::fs::create_dir_all(&home).with_context(|| format!("cannot create the home directory {}", home.display()))?;
+    let log_path = home.join("daemon.log");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .with_context(|| format!("cannot open {}", log_path.display()))?;
+    let exe = std::env::current_exe().context("cannot find the hivebox executable")?;
+    let mut daemon = Command::new(&exe);
+    daemon.arg("daemon").arg("--home").arg(&home);
+    if std::env::var_os("HIVEBOX_SOCKET").is_some_and(|s| !s.is_empty()) {
+        daemon.arg("--socket").arg(socket);
+    }
+    use std::os::unix::process::CommandExt;
+    let mut child = daemon
+        .current_dir("/")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().context("cannot share the log file")?)
+        .stderr(log)
+        .env_remove("HIVEBOX_BOX")
+        // Its own process group: a Ctrl-C meant for this command does not stop it.
+        .process_group(0)
+        .spawn()
+        .with_context(|| format!("cannot start {} daemon", exe.display()))?;
+    let until = Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Some(c) = crate::daemon::connect(socket)? {
+            eprintln!("hivebox run: started the hivebox daemon (pid {}, log {})", child.id(), log_path.display());
+            return Ok(c);
+        }
+        if let Some(status) = child.try_wait().context("cannot watch the daemon starting")? {
+            bail!("the hivebox daemon could not start ({status}):\n{}", tail(&log_path));
+        }
+        if Instant::now() > until {
+            bail!(
+                "the hivebox daemon (pid {}) does not listen on {} after 5 seconds; see {}",
+                child.id(),
+                socket.display(),
+                log_path.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// The last lines of a log, for an error message.
+fn tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(5)..].join("\n")
+}
+
+/// While the command runs: `SIGTERM` and `SIGHUP` sent to this process are passed on to it;
+/// `SIGINT` and `SIGQUIT` (which a terminal sends to both) are left to it, so this process
+/// stays to report its exit code.
+fn forward_signals(pid: u32) -> Option<signal_hook::iterator::Handle> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGHUP, SIGINT, SIGQUIT, SIGTERM]).ok()?;
+    let handle = signals.handle();
+    let target = rustix::process::Pid::from_raw(pid as i32)?;
+    std::thread::Builder::new()
+        .name("hivebox-run-signals".into())
+        .spawn(move || {
+            for sig in signals.forever() {
+                let forwarded = match sig {
+                    SIGTERM => rustix::process::Signal::TERM,
+                    SIGHUP => rustix::process::Signal::HUP,
+                    _ => continue,
+                };
+                let _ = rustix::process::kill_process(target, forwarded);
+            }
+        })
+        .ok()?;
+    Some(handle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(size(0), "0 B");
+        assert_eq!(size(1023), "1023 B");
+        assert_eq!(size(8192), "8.0 KiB");
+        assert_eq!(size(3 << 20), "3.0 MiB");
+    }
+
+    #[test]
+    fn the_table_lines_up() {
+        let list = vec![
+            BoxInfo {
+                name: "trial".into(),
+                ephemeral: true,
+                bytes: 8192,
+                processes: 2,
+                changes: Some(14),
+                error: None,
+            },
+            BoxInfo { name: "b".into(), ephemeral: false, bytes: 100, processes: 0, changes: None, error: None },
+        ];
+        assert_eq!(
+            table(&list),
+            "\
+NAME   EPHEMERAL     SIZE  PROCESSES  CHANGES
+trial        yes  8.0 KiB          2       14
+b             no    100 B          0        ?
+"
+        );
+    }
+}

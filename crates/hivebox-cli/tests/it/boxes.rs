@@ -1,0 +1,187 @@
+//! `hivebox run --box` and `hivebox box`, for real: the command runs in the box's cgroup with
+//! its exit code passed on, the daemon is started on demand, `box list` shows the box, an
+//! ephemeral box goes once its command ends; without a daemon, the box commands open the store
+//! themselves.
+//!
+//! These need root and a cgroup v2 hierarchy (CI has both). Every daemon a test starts is
+//! stopped with SIGTERM when the test ends, failed or not.
+
+use crate::{Home, Out};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// A box name unique to this test process (cgroups are machine-wide).
+fn unique(tag: &str) -> String {
+    format!("cli-{}-{tag}", std::process::id())
+}
+
+/// The cgroup v2 mount, from this process's mount table.
+fn cgroup2_root() -> PathBuf {
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let dir = mounts.lines().find_map(|l| {
+        let (pre, post) = l.split_once(" - ")?;
+        post.starts_with("cgroup2 ").then(|| pre.split(' ').nth(4).map(PathBuf::from))?
+    });
+    dir.expect("a cgroup v2 hierarchy is mounted (the box tests need one)")
+}
+
+/// Stops the daemon of a home when dropped: SIGTERM to the pid in its store's lock file,
+/// then waits for its socket to go.
+struct DaemonGuard<'a> {
+    home: &'a Path,
+}
+
+impl DaemonGuard<'_> {
+    fn pid(&self) -> Option<i32> {
+        let text = std::fs::read_to_string(self.home.join("hives/registry.lock")).ok()?;
+        text.trim().parse().ok()
+    }
+
+    fn running(&self) -> bool {
+        self.home.join("hivebox.sock").exists()
+    }
+}
+
+impl Drop for DaemonGuard<'_> {
+    fn drop(&mut self) {
+        if !self.running() {
+            return;
+        }
+        let Some(pid) = self.pid().and_then(rustix::process::Pid::from_raw) else { return };
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        let until = Instant::now() + Duration::from_secs(30);
+        while self.running() && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if self.running() && !std::thread::panicking() {
+            panic!("the daemon (pid {pid:?}) did not stop within 30 seconds of SIGTERM");
+        }
+    }
+}
+
+fn ok(out: &Out, what: &str) {
+    assert_eq!(out.code, 0, "{what}: {out:?}");
+}
+
+fn listed(home: &Home, name: &str) -> Option<serde_json::Value> {
+    let out = home.run(&["box", "list", "--json"]);
+    ok(&out, "box list --json");
+    let list: Vec<serde_json::Value> = serde_json::from_str(out.stdout.trim()).unwrap();
+    list.into_iter().find(|b| b["name"] == name)
+}
+
+#[test]
+fn run_puts_the_command_in_its_box_and_starts_the_daemon() {
+    let home = Home::new();
+    let _daemon = DaemonGuard { home: home.path() };
+    let name = unique("run");
+    assert!(!home.path().join("hivebox.sock").exists());
+
+    let out = home.run(&["run", "--box", &name, "--", "/bin/sh", "-c", "cat /proc/self/cgroup; echo box=$HIVEBOX_BOX"]);
+    ok(&out, "run");
+    let cgroup = out.stdout.lines().find(|l| l.starts_with("0::")).unwrap_or_else(|| panic!("{out:?}"));
+    assert!(cgroup.ends_with(&format!("/hivebox/{name}")), "{cgroup}");
+    assert!(out.stdout.contains(&format!("box={name}\n")), "{out:?}");
+    assert!(out.stderr.contains("started the hivebox daemon"), "{out:?}");
+    assert!(home.path().join("hivebox.sock").exists(), "the daemon keeps running");
+    assert!(home.path().join("daemon.log").is_file());
+
+    // The box exists, and the daemon that was started serves it.
+    let b = listed(&home, &name).unwrap_or_else(|| panic!("box {name} is not listed"));
+    assert_eq!((b["ephemeral"].as_bool(), b["processes"].as_u64()), (Some(false), Some(0)), "{b}");
+    let table = home.run(&["box", "list"]);
+    ok(&table, "box list");
+    assert!(table.stdout.starts_with("NAME"), "{table:?}");
+    assert!(table.stdout.lines().any(|l| l.starts_with(&name) && l.contains(" no ")), "{table:?}");
+
+    // Exit codes pass through, a signal's as 128+N; the second run finds the daemon.
+    let out = home.run(&["run", "--box", &name, "--", "/bin/sh", "-c", "exit 7"]);
+    assert_eq!(out.code, 7, "{out:?}");
+    assert!(!out.stderr.contains("started the hivebox daemon"), "{out:?}");
+    let out = home.run(&["run", "--box", &name, "--", "/bin/sh", "-c", "kill -TERM $$"]);
+    assert_eq!(out.code, 128 + 15, "{out:?}");
+    let out = home.run(&["run", "--box", &name, "--", "/nonexistent/command"]);
+    assert_eq!(out.code, 127, "{out:?}");
+    assert!(out.stderr.contains("cannot run /nonexistent/command"), "{out:?}");
+
+    // Its registry changes stay in the box.
+    let reg = home.run(&[
+        "run",
+        "--box",
+        &name,
+        "--",
+        env!("CARGO_BIN_EXE_hivebox"),
+        "reg",
+        "add",
+        r"HKLM\SOFTWARE\CliBox",
+        "/v",
+        "x",
+        "/d",
+        "1",
+        "/f",
+    ]);
+    ok(&reg, "reg add in the box");
+    let host = home.reg(&["query", r"HKLM\SOFTWARE\CliBox"]);
+    assert_eq!(host.code, 1, "the host does not see the box's key: {host:?}");
+    let b = listed(&home, &name).unwrap();
+    assert!(b["changes"].as_u64().is_some_and(|n| n >= 1), "{b}");
+
+    let out = home.run(&["box", "delete", &name]);
+    ok(&out, "box delete");
+    assert_eq!(listed(&home, &name), None);
+    assert!(!cgroup2_root().join("hivebox").join(&name).exists(), "its cgroup is gone");
+}
+
+#[test]
+fn an_ephemeral_box_is_gone_once_its_command_ends() {
+    let home = Home::new();
+    let _daemon = DaemonGuard { home: home.path() };
+    let name = unique("eph");
+    let out = home.run(&["run", "--box", &name, "--ephemeral", "--", "/bin/true"]);
+    ok(&out, "run --ephemeral");
+    let until = Instant::now() + Duration::from_secs(5);
+    while listed(&home, &name).is_some() {
+        assert!(Instant::now() < until, "box {name} is still there 5 seconds after its command ended");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!home.path().join("boxes").join(&name).exists());
+}
+
+#[test]
+fn box_commands_work_without_a_daemon() {
+    let home = Home::new();
+    let name = unique("local");
+    let out = home.run(&["box", "create", &name, "--ephemeral"]);
+    ok(&out, "box create");
+    assert_eq!(out.stdout, format!("created box {name} (ephemeral)\n"));
+    assert!(!home.path().join("hivebox.sock").exists(), "no daemon was started");
+    let again = home.run(&["box", "create", &name]);
+    assert_eq!(again.code, 1, "{again:?}");
+    assert!(
+        again.stderr.contains("exists already") && again.stderr.contains("STATUS_OBJECT_NAME_COLLISION"),
+        "{again:?}"
+    );
+    let b = listed(&home, &name).unwrap();
+    assert_eq!(
+        (b["ephemeral"].as_bool(), b["changes"].as_u64(), b["processes"].as_u64()),
+        (Some(true), Some(0), Some(0))
+    );
+    ok(&home.run(&["box", "discard", &name]), "box discard");
+    ok(&home.run(&["box", "delete", &name]), "box delete");
+    assert_eq!(listed(&home, &name), None);
+
+    let bad = home.run(&["box", "create", "a/b"]);
+    assert_eq!(bad.code, 1, "{bad:?}");
+    assert!(bad.stderr.contains("'/' at position 2"), "{bad:?}");
+    let missing = home.run(&["box", "delete", "nothere"]);
+    assert_eq!(missing.code, 1, "{missing:?}");
+    assert!(missing.stderr.contains("there is no box named nothere"), "{missing:?}");
+    assert_eq!(home.run(&["box"]).code, 2);
+    assert_eq!(home.run(&["box", "frobnicate"]).code, 2);
+    assert_eq!(home.run(&["run", "--box", &name]).code, 2, "no command");
+    assert_eq!(home.run(&["run", "--", "/bin/true"]).code, 2, "no box");
+    let bad = home.run(&["run", "--box", ".x", "--", "/bin/true"]);
+    assert_eq!(bad.code, 1, "{bad:?}");
+    assert!(bad.stderr.contains("starts with '.'"), "{bad:?}");
+    assert!(!home.path().join("hivebox.sock").exists(), "a bad name starts nothing");
+}
