@@ -15,8 +15,8 @@
 //! when its box is deleted is best effort (an empty cgroup left behind is harmless, and
 //! `hivebox box delete` removes it too).
 
-use hivebox_core::isolate::{IsolationFilter, box_mount, markers};
-use hivebox_core::{Caller, KeyImage, NtStatus, OpenOptions};
+use hivebox_core::NtStatus;
+use hivebox_core::isolate::IsolationFilter;
 use hivebox_hive::{BOX_HIVE, BOXES_DIR, Home, StoreError};
 use parking_lot::Mutex;
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -374,17 +374,46 @@ impl BoxManager {
         }
     }
 
-    /// The private values (tombstones included) and marked keys (deleted, opaque, renamed) in
-    /// box `name`'s hive, which must be mounted.
+    /// How many changes box `name` holds, counted as `box diff` lists them (its hive must be
+    /// mounted).
     pub fn changes(&self, name: &str) -> Result<u64, BoxError> {
-        let reg = &self.home.registry;
-        let system = Caller::system();
-        let path = box_mount(name);
-        let fail = |s: NtStatus| BoxError::new(s, format!("box {name}: cannot read its hive at {path}: {s}"));
-        let h = reg.open_key(&system, None, &path, &OpenOptions::default()).map_err(fail)?;
-        let image = reg.save_key(&system, h);
-        let _ = reg.close_key(&system, h);
-        Ok(count_changes(&image.map_err(fail)?))
+        crate::changes::changes(&self.home.registry, name)
+            .map(|c| c.len() as u64)
+            .map_err(|e| BoxError::new(e.status, e.message))
+    }
+
+    /// Runs `f` with box `name`'s processes frozen (cgroup v2 `cgroup.freeze`), so none of
+    /// them changes the box while `f` reads and clears its changes (`box commit`). A box with
+    /// no process runs `f` as it is; one whose cgroup cannot be frozen is refused.
+    pub fn with_frozen<T>(&self, name: &str, f: impl FnOnce() -> Result<T, BoxError>) -> Result<T, BoxError> {
+        let Some(cg) = self.cgroup(name).filter(|_| self.processes(name).is_ok_and(|n| n > 0)) else {
+            return f();
+        };
+        let freeze = |on: bool| std::fs::write(cg.join("cgroup.freeze"), if on { "1" } else { "0" });
+        if let Err(e) = freeze(true) {
+            return Err(BoxError::new(
+                NtStatus::STATUS_CANNOT_DELETE,
+                format!("box {name} has processes running and its cgroup cannot be frozen ({e}); stop them first"),
+            ));
+        }
+        // The kernel freezes asynchronously; `frozen 1` in `cgroup.events` says it is done.
+        let frozen = (0..400).any(|_| {
+            let done =
+                std::fs::read_to_string(cg.join("cgroup.events")).is_ok_and(|t| t.lines().any(|l| l == "frozen 1"));
+            if !done {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            done
+        });
+        let r = if frozen {
+            f()
+        } else {
+            Err(BoxError::new(NtStatus::STATUS_IO_TIMEOUT, format!("box {name}'s processes did not freeze within 2 s")))
+        };
+        if let Err(e) = freeze(false) {
+            tracing::error!(box_name = name, "cannot thaw the box's cgroup {}: {e}", cg.display());
+        }
+        r
     }
 
     fn refuse_while_running(&self, name: &str, what: &str) -> Result<(), BoxError> {
@@ -582,28 +611,6 @@ fn write_settings(dir: &Path, settings: Settings) -> Result<(), BoxError> {
         std::fs::File::open(dir)?.sync_all()
     })();
     written.map_err(|e| BoxError::io("cannot write", &path, &e))
-}
-
-/// Private values and marked keys in a box hive's image.
-fn count_changes(image: &KeyImage) -> u64 {
-    let mut n = 0;
-    let mut stack = vec![image];
-    while let Some(k) = stack.pop() {
-        let mut marked = false;
-        for (name, _) in &k.values {
-            match markers::unescape(name) {
-                markers::Stored::Value(_) => n += 1,
-                markers::Stored::Marker => {
-                    marked |= [markers::DELETED, markers::OPAQUE, markers::RENAMED_FROM]
-                        .iter()
-                        .any(|m| m.eq_ignore_ascii_case(name));
-                }
-            }
-        }
-        n += u64::from(marked);
-        stack.extend(k.subkeys.iter());
-    }
-    n
 }
 
 /// Bytes of the regular files under `dir`.

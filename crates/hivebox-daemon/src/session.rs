@@ -327,9 +327,11 @@ impl Session {
                 .ensure_mounted(&name)
                 .and_then(|()| changes::export_reg(reg, &name).map(Reply::Text).map_err(change_error)),
             Request::BoxCommit { name, key, force } => boxes.ensure_mounted(&name).and_then(|()| {
-                changes::commit(reg, &self.caller, &boxes.boxes_dir(), &name, key.as_deref(), force)
-                    .map(Reply::Text)
-                    .map_err(change_error)
+                boxes.with_frozen(&name, || {
+                    changes::commit(reg, &self.caller, &boxes.boxes_dir(), &name, key.as_deref(), force)
+                        .map(Reply::Text)
+                        .map_err(change_error)
+                })
             }),
             _ => return err(NtStatus::STATUS_INVALID_PARAMETER),
         };

@@ -7,6 +7,7 @@ mod changes;
 mod decisions;
 mod faults;
 mod identity;
+mod isolation;
 mod linearizable;
 mod protocol;
 
@@ -98,6 +99,7 @@ fn child() {
         "box-admin" => boxes::child_box_admin(&socket, &args),
         "worker" => linearizable::child_worker(&socket, &args),
         "daemon" => faults::child_daemon(&args),
+        "isolation" => isolation::child_isolation(&socket, &args),
         other => panic!("unknown child mode {other}"),
     }
 }
