@@ -717,7 +717,6 @@ pub fn box_cgroup(name: &str) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hivebox_core::Value;
 
     #[test]
     fn names() {
@@ -746,34 +745,5 @@ mod tests {
         assert_eq!(cgroup2_in_mountinfo(info), Some(PathBuf::from("/sys/fs/cgroup/unified")));
         assert_eq!(cgroup2_in_mountinfo("41 31 0:38 / /a\\040b rw - cgroup2 none rw\n"), Some("/a b".into()));
         assert_eq!(cgroup2_in_mountinfo("25 30 0:22 / /sys rw - sysfs sysfs rw\n"), None);
-    }
-
-    #[test]
-    fn changes_count_values_and_marked_keys() {
-        let none = Value { ty: hivebox_core::ValueType(0), data: vec![] };
-        let key = |name: &str, values: Vec<(&str, Value)>, subkeys| KeyImage {
-            name: name.into(),
-            values: values.into_iter().map(|(n, v)| (n.to_owned(), v)).collect(),
-            subkeys,
-            ..KeyImage::default()
-        };
-        let image = key(
-            "box",
-            vec![],
-            vec![key(
-                "MACHINE",
-                vec![],
-                vec![
-                    key("Copied", vec![(markers::BASE_TIME, Value::qword(1))], vec![]),
-                    key("Gone", vec![(markers::DELETED, none.clone())], vec![]),
-                    key(
-                        "App",
-                        vec![("Port", Value::dword(1)), ("Old", markers::tombstone()), ("hivebox:hivebox:x", none)],
-                        vec![],
-                    ),
-                ],
-            )],
-        );
-        assert_eq!(count_changes(&image), 4);
     }
 }
