@@ -150,7 +150,8 @@ fn create_list_discard_delete() {
     let lines = run_boxed(&d, &cg, &["write", "boxed"]);
     assert_eq!(lines, [format!("served {name}"), "written".to_owned()]);
     assert_eq!(host_value(&d), None, "the host registry is untouched");
-    assert_eq!(listed(&d, &name).unwrap().changes, Some(1));
+    // As `box diff` lists them: the key added, and its value.
+    assert_eq!(listed(&d, &name).unwrap().changes, Some(2));
 
     // While a process runs in the box, discard and delete are refused.
     let mut waiting = spawn_child("box", &d.socket(), &[]);
@@ -170,7 +171,8 @@ fn create_list_discard_delete() {
     assert_eq!((b.changes, b.ephemeral), (Some(0), false), "discarded; the settings stay");
     // The box still serves, from a fresh hive.
     assert_eq!(run_boxed(&d, &cg, &["write", "again"]), [format!("served {name}"), "written".to_owned()]);
-    assert_eq!(listed(&d, &name).unwrap().changes, Some(1));
+    // As `box diff` lists them: the key added, and its value.
+    assert_eq!(listed(&d, &name).unwrap().changes, Some(2));
 
     wait_for("the box to empty", || listed(&d, &name).unwrap().processes == 0);
     done(&d, Request::BoxDelete { name: name.clone() });
