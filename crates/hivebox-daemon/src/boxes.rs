@@ -112,6 +112,11 @@ pub struct Settings {
     pub ephemeral: bool,
 }
 
+/// Parses a `box.toml` (the `box_settings` fuzz target's entry point).
+pub fn parse_settings(text: &str) -> Result<Settings, toml::de::Error> {
+    toml::from_str(text)
+}
+
 impl Settings {
     fn to_toml(self) -> String {
         format!(
@@ -231,7 +236,7 @@ impl BoxManager {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Settings::default()),
             Err(e) => return Err(BoxError::io("cannot read", &path, &e)),
         };
-        toml::from_str(&text).map_err(|e| {
+        parse_settings(&text).map_err(|e| {
             // One line: the file, the line, what is wrong.
             let line = e.span().map_or(1, |s| text[..s.start.min(text.len())].matches('\n').count() + 1);
             BoxError::new(

@@ -172,6 +172,19 @@ pub fn commit(
     commit::commit_until(reg, caller, boxes_dir, name, key, force, CrashAt::Never)
 }
 
+/// Reads a commit journal's bytes as recovery would, and checks that what it read writes back
+/// to a journal that reads the same (the `commit_journal` fuzz target's entry point).
+#[doc(hidden)]
+pub fn check_journal(bytes: &[u8]) -> Result<(), String> {
+    let j = journal::decode(bytes)?;
+    let again = journal::encode(&j);
+    let k = journal::decode(&again).map_err(|e| format!("a decoded journal does not read back: {e}"))?;
+    if journal::encode(&k) != again {
+        return Err("a decoded journal does not write back the same".into());
+    }
+    Ok(())
+}
+
 /// Finishes every commit a crash interrupted (run when the daemon starts, after the box hives
 /// are mounted and the protection filter is registered): each `<boxes_dir>/*/commit.journal`
 /// is applied again (what is already so is left alone), the box's committed entries cleared,
