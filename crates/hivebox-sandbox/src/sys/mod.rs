@@ -1,0 +1,3 @@
+//! The crate's kernel calls that need `unsafe`, each with a `// SAFETY:` comment.
+
+#![allow(unsafe_code)]
