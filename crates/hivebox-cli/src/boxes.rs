@@ -24,11 +24,13 @@ commands:
                               last process exits)
   list [--json]               the boxes: size on disk, processes, registry changes
   delete NAME                 delete a box and its changes (refused while processes run in it)
-  discard NAME                throw a box's registry changes away (the box stays, empty)
-  diff NAME [--json]          what a box changed in the registry
+  discard NAME                throw a box's changes away, registry and files (the box stays)
+  diff NAME [--json]          what a box changed: registry and files
+  inspect NAME [--json]       what the sandbox enforces for the box, and its live processes
   export NAME --reg FILE      a box's changes as a .reg file
-  commit NAME [--key KEY] [--force]
-                              apply a box's changes to the host registry, then clear them
+  commit NAME [--key KEY | --path PATH] [--force]
+                              apply a box's changes to the host (registry and files; --key:
+                              registry keys only; --path: files only), then clear them
 
 Box names are 1-64 characters of A-Z a-z 0-9 . _ - not starting with . or -.
 Run a program in a box with: hivebox run --box NAME [--ephemeral] -- CMD [ARGS...]
@@ -39,7 +41,9 @@ usage: hivebox run --box NAME [--ephemeral] -- CMD [ARGS...]
 
 Runs CMD in box NAME (created if missing; --ephemeral makes a new box ephemeral): CMD and
 every process it starts are in the cgroup hivebox/NAME, and the daemon (started if none runs)
-serves their registry calls from the box. Needs root (it creates and joins the cgroup).
+serves their registry calls from the box. They run sandboxed (docs/sandbox.md): their own
+mount, PID, IPC and UTS namespaces, files written to the box's shadow store, hivebox's state
+hidden, no capabilities, seccomp and Landlock. Needs root.
 Exits with CMD's exit code (128+N if a signal N killed it).
 ";
 
@@ -117,6 +121,7 @@ pub fn run(args: &[String]) -> Result<i32> {
     let verb = args.first().map(String::as_str);
     let rest = args.get(1..).unwrap_or_default();
     match verb {
+        Some("inspect") => inspect(rest),
         Some("diff" | "export" | "commit") => crate::boxes_changes::run(verb.unwrap_or_default(), rest),
         Some("create") => {
             let mut name = None;
@@ -175,7 +180,7 @@ pub fn run(args: &[String]) -> Result<i32> {
                     println!("deleted box {name}");
                 } else {
                     b.done(Request::BoxDiscard { name: name.clone() })?;
-                    println!("discarded the registry changes of box {name}");
+                    println!("discarded the changes of box {name} (registry and files)");
                 }
                 Ok(0)
             })
@@ -310,17 +315,70 @@ pub fn run_in_box(args: &[String]) -> Result<i32> {
         bail!("the daemon sees this process in box {seen:?}, not {name:?}; {} was not run", command[0]);
     }
     drop(check);
-    let mut child = match Command::new(&command[0]).args(&command[1..]).env("HIVEBOX_BOX", &name).spawn() {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("hivebox run: cannot run {}: {e}", command[0]);
-            return Ok(if e.kind() == ErrorKind::NotFound { 127 } else { 126 });
-        }
+    let home = std::path::absolute(hivebox_hive::default_home()).context("cannot find the hivebox home")?;
+    let box_dir = home.join(hivebox_hive::BOXES_DIR).join(&name);
+    let settings = read_settings(&box_dir)?;
+    let mut spec = hivebox_sandbox::BoxSpec::new(&name, &box_dir, command.iter().map(Into::into).collect());
+    // The box sees none of hivebox's state: its home (every box, the daemon's hives), and the
+    // system home when that is another directory.
+    spec.hide.push(home.clone());
+    let system = Path::new("/var/lib/hivebox");
+    if system != home && system.is_dir() {
+        spec.hide.push(system.to_owned());
+    }
+    spec.socket = Some(std::path::absolute(&socket).context("cannot find the daemon's socket")?);
+    spec.paths = hivebox_sandbox::launch::PathSettings {
+        open: settings.open,
+        read_only: settings.read_only,
+        hidden: settings.hidden,
     };
-    let _forward = forward_signals(child.id());
+    let child = match hivebox_sandbox::spawn_boxed(&spec) {
+        Ok(c) => c,
+        Err(hivebox_sandbox::SandboxError::Exec { command, source, status }) => {
+            eprintln!("hivebox run: cannot run {command}: {source}");
+            return Ok(status.code().unwrap_or(if source.kind() == ErrorKind::NotFound { 127 } else { 126 }));
+        }
+        Err(e) => return Err(anyhow!(e).context(format!("box {name}: {} was not run", command[0]))),
+    };
+    let _forward = forward_signals(child.pid());
     let status = child.wait().context("cannot wait for the command")?;
     use std::os::unix::process::ExitStatusExt;
     Ok(status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+}
+
+/// The box's settings (`box.toml`), for its path settings.
+fn read_settings(box_dir: &Path) -> Result<hivebox_daemon::boxes::Settings> {
+    let path = box_dir.join(hivebox_daemon::boxes::SETTINGS_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            hivebox_daemon::boxes::parse_settings(&text).map_err(|e| anyhow!("{}: {}", path.display(), e.message()))
+        }
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(Default::default()),
+        Err(e) => Err(anyhow!("cannot read {}: {e}", path.display())),
+    }
+}
+
+/// `hivebox box inspect NAME [--json]`.
+fn inspect(rest: &[String]) -> Result<i32> {
+    let (name, json) = match rest {
+        [n] => (n, false),
+        [n, j] if j == "--json" => (n, true),
+        [j, n] if j == "--json" => (n, true),
+        _ => return Ok(usage_error("usage: hivebox box inspect NAME [--json]")),
+    };
+    check_name(name).map_err(|e| anyhow!("{e}"))?;
+    let dir = hivebox_hive::default_home().join(hivebox_hive::BOXES_DIR).join(name);
+    if !dir.is_dir() {
+        bail!("there is no box named {name} ({} does not exist)", dir.display());
+    }
+    let cgroup = box_cgroup(name);
+    let report = hivebox_sandbox::inspect::inspect(name, &dir, cgroup.as_deref());
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report).context("cannot write the report as JSON")?);
+    } else {
+        print!("{}", hivebox_sandbox::inspect::render_text(&report));
+    }
+    Ok(0)
 }
 
 fn run_usage(what: &str) -> i32 {

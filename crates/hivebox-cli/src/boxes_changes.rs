@@ -16,21 +16,25 @@ use anyhow::{Context, Result};
 use hivebox_daemon::boxes::check_name;
 use hivebox_proto::{Reply, Request};
 use std::io::Write;
+use std::path::Path;
 
 const USAGE: &str = "\
 usage: hivebox box diff NAME [--json]
        hivebox box export NAME --reg FILE.reg
        hivebox box commit NAME [--key KEY] [--force]
+       hivebox box commit NAME --path PATH
 
   diff      the box's registry changes: keys added (+), deleted (-), renamed (>), values
-            added, modified (~) and deleted, with old and new type and data; --json for the
-            JSON array of change objects
+            added, modified (~) and deleted, with old and new type and data; then its file
+            changes (Files: + added, ~ modified, - deleted, ! replaced directory, sizes);
+            --json for the JSON array of change objects (file ones have kind file-*)
   export    the changes as a .reg file (UTF-16LE, as regedit writes them) that regedit or
             `hivebox reg import` applies to make the host what the box sees; --reg - prints it
   commit    applies the changes (all, or those at or below KEY) to the host registry in one
             transaction, as you (protection applies), then clears them from the box. A key
             the host changed since the box first changed it is a conflict: nothing is
-            committed unless --force
+            committed unless --force. Without --key the box's files are committed too;
+            --path PATH commits only the files at or below PATH
 ";
 
 fn usage(what: &str) -> i32 {
@@ -41,9 +45,24 @@ fn usage(what: &str) -> i32 {
 /// The parsed command line.
 #[derive(Debug, PartialEq, Eq)]
 enum Command {
-    Diff { name: String, json: bool },
-    Export { name: String, file: String },
-    Commit { name: String, key: Option<String>, force: bool },
+    Diff {
+        name: String,
+        json: bool,
+    },
+    Export {
+        name: String,
+        file: String,
+    },
+    Commit {
+        name: String,
+        key: Option<String>,
+        force: bool,
+    },
+    /// `commit NAME --path PATH`: the box's files at or below PATH only.
+    CommitFiles {
+        name: String,
+        path: String,
+    },
 }
 
 fn parse(verb: &str, args: &[String]) -> std::result::Result<Command, String> {
@@ -52,6 +71,7 @@ fn parse(verb: &str, args: &[String]) -> std::result::Result<Command, String> {
     let mut file: Option<String> = None;
     let mut key: Option<String> = None;
     let mut force = false;
+    let mut path: Option<String> = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match (verb, a.as_str()) {
@@ -59,6 +79,7 @@ fn parse(verb: &str, args: &[String]) -> std::result::Result<Command, String> {
             ("export", "--reg") => file = Some(it.next().ok_or("--reg needs a file name")?.clone()),
             ("commit", "--key") => key = Some(it.next().ok_or("--key needs a key path")?.clone()),
             ("commit", "--force") => force = true,
+            ("commit", "--path") => path = Some(it.next().ok_or("--path needs a path")?.clone()),
             (_, o) if o.starts_with("--") || (o.starts_with('-') && o.len() > 1) => {
                 return Err(format!("unknown option {o:?} for {verb}"));
             }
@@ -70,7 +91,11 @@ fn parse(verb: &str, args: &[String]) -> std::result::Result<Command, String> {
     Ok(match verb {
         "diff" => Command::Diff { name, json },
         "export" => Command::Export { name, file: file.ok_or("export needs --reg FILE")? },
-        "commit" => Command::Commit { name, key, force },
+        "commit" => match path {
+            Some(_) if key.is_some() => return Err("--key and --path cannot be combined".into()),
+            Some(path) => Command::CommitFiles { name, path },
+            None => Command::Commit { name, key, force },
+        },
         other => return Err(format!("unknown box command {other:?}")),
     })
 }
@@ -93,14 +118,21 @@ pub fn run(verb: &str, args: &[String]) -> Result<i32> {
         Ok(c) => c,
         Err(e) => return Ok(usage(&e)),
     };
-    let (Command::Diff { name, .. } | Command::Export { name, .. } | Command::Commit { name, .. }) = &command;
+    let (Command::Diff { name, .. }
+    | Command::Export { name, .. }
+    | Command::Commit { name, .. }
+    | Command::CommitFiles { name, .. }) = &command;
     check_name(name).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if let Command::CommitFiles { name, path } = &command {
+        return commit_files(name, Path::new(path));
+    }
     let request = match &command {
         Command::Diff { name, json } => Request::BoxDiff { name: name.clone(), json: *json },
         Command::Export { name, .. } => Request::BoxExport { name: name.clone() },
         Command::Commit { name, key, force } => {
             Request::BoxCommit { name: name.clone(), key: key.clone(), force: *force }
         }
+        Command::CommitFiles { .. } => return Ok(2),
     };
     let backend = Backend::connect()?;
     let reply = backend.call(request);
@@ -122,9 +154,58 @@ pub fn run(verb: &str, args: &[String]) -> Result<i32> {
             std::fs::write(file, utf16_file(&text)).with_context(|| format!("cannot write {file}"))?;
         }
         Command::Export { .. } => out.write_all(text.as_bytes())?,
-        Command::Diff { .. } | Command::Commit { .. } => out.write_all(text.as_bytes())?,
+        Command::Diff { .. } | Command::Commit { .. } | Command::CommitFiles { .. } => {
+            out.write_all(text.as_bytes())?
+        }
     }
     out.flush()?;
+    Ok(0)
+}
+
+/// `box commit NAME --path PATH`: copies the box's files at or below PATH to the host, here
+/// (the box's directory is readable by root, who alone may manage boxes), with the box's
+/// processes frozen through its cgroup meanwhile. The box's copies are removed only when no
+/// process runs in it.
+fn commit_files(name: &str, path: &Path) -> Result<i32> {
+    hivebox_sandbox::launch::check_box_path(path).map_err(|why| anyhow::anyhow!("--path {}: {why}", path.display()))?;
+    let dir = hivebox_hive::default_home().join(hivebox_hive::BOXES_DIR).join(name);
+    anyhow::ensure!(dir.is_dir(), "there is no box named {name} ({} does not exist)", dir.display());
+    let cgroup = hivebox_daemon::boxes::box_cgroup(name)
+        .filter(|c| std::fs::read_to_string(c.join("cgroup.procs")).is_ok_and(|t| !t.trim().is_empty()));
+    let freeze = |cg: &Path, on: bool| std::fs::write(cg.join("cgroup.freeze"), if on { "1" } else { "0" });
+    if let Some(cg) = &cgroup {
+        freeze(cg, true).with_context(|| format!("cannot freeze box {name}'s processes ({})", cg.display()))?;
+        let frozen = (0..400).any(|_| {
+            let done =
+                std::fs::read_to_string(cg.join("cgroup.events")).is_ok_and(|t| t.lines().any(|l| l == "frozen 1"));
+            if !done {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            done
+        });
+        if !frozen {
+            let _ = freeze(cg, false);
+            anyhow::bail!("box {name}'s processes did not freeze within 2 s; nothing was committed");
+        }
+    }
+    let result = hivebox_sandbox::fs::commit(&dir, Some(path), cgroup.is_none());
+    if let Some(cg) = &cgroup
+        && let Err(e) = freeze(cg, false)
+    {
+        eprintln!("hivebox box commit: cannot thaw box {name}'s processes ({}): {e}", cg.display());
+    }
+    let (done, skipped) = result?;
+    if done.is_empty() && skipped.is_empty() {
+        println!("Box {name:?} has no file changes at or below {}: nothing was committed.", path.display());
+        return Ok(0);
+    }
+    print!("Files committed ({}):\n{}", done.len(), hivebox_sandbox::fs::render_text(&done));
+    if cgroup.is_some() {
+        println!("(processes run in the box: its copies stay until box discard)");
+    }
+    if !skipped.is_empty() {
+        print!("Files not committed (FIFOs, sockets, devices):\n{}", hivebox_sandbox::fs::render_text(&skipped));
+    }
     Ok(0)
 }
 

@@ -18,6 +18,7 @@
 use hivebox_core::NtStatus;
 use hivebox_core::isolate::IsolationFilter;
 use hivebox_hive::{BOX_HIVE, BOXES_DIR, Home, StoreError};
+use hivebox_sandbox::fs::FileChange;
 use parking_lot::Mutex;
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::io;
@@ -104,12 +105,50 @@ pub fn check_name(name: &str) -> Result<(), BoxError> {
 }
 
 /// A box's settings (`box.toml`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Settings {
     /// Discarded and deleted once its last process exits.
     #[serde(default)]
     pub ephemeral: bool,
+    /// Host paths written through to the host (bind-mounted into the box; `docs/sandbox.md`).
+    #[serde(default)]
+    pub open: Vec<PathBuf>,
+    /// Host paths the box sees read-only.
+    #[serde(default)]
+    pub read_only: Vec<PathBuf>,
+    /// Host paths the box does not see (an empty read-only tmpfs covers them).
+    #[serde(default)]
+    pub hidden: Vec<PathBuf>,
+}
+
+/// `box diff`'s output with the file changes added: a "Files" section after the registry
+/// changes in text, objects `{"kind": "file-added", "path", "type", "old_size", "new_size"}`
+/// after the registry change objects in the JSON array (`kind` starts with `file-`).
+pub fn with_files(registry: String, files: &[FileChange], json: bool) -> String {
+    if files.is_empty() {
+        return registry;
+    }
+    if !json {
+        let sep = if registry.ends_with('\n') || registry.is_empty() { "" } else { "\n" };
+        return format!("{registry}{sep}\nFiles:\n{}", hivebox_sandbox::fs::render_text(files));
+    }
+    let items: Vec<String> = files
+        .iter()
+        .map(|f| {
+            serde_json::json!({
+                "kind": format!("file-{}", f.kind.as_str()),
+                "path": f.path.to_string_lossy(),
+                "type": f.entry,
+                "old_size": f.old_size,
+                "new_size": f.new_size,
+            })
+            .to_string()
+        })
+        .collect();
+    let body = registry.trim_end().strip_suffix(']').unwrap_or("[").trim_end();
+    let sep = if body.ends_with('[') { "\n  " } else { ",\n  " };
+    format!("{body}{sep}{}\n]\n", items.join(",\n  "))
 }
 
 /// Parses a `box.toml` (the `box_settings` fuzz target's entry point).
@@ -118,7 +157,7 @@ pub fn parse_settings(text: &str) -> Result<Settings, toml::de::Error> {
 }
 
 impl Settings {
-    fn to_toml(self) -> String {
+    fn to_toml(&self) -> String {
         format!(
             "# hivebox box settings (docs/boxes.md)\n# ephemeral: discard and delete the box once its last process \
              exits\nephemeral = {}\n",
@@ -271,7 +310,7 @@ impl BoxManager {
             }
             _ => BoxError::io("cannot create", &dir, &e),
         })?;
-        let made = write_settings(&dir, Settings { ephemeral })
+        let made = write_settings(&dir, &Settings { ephemeral, ..Settings::default() })
             .and_then(|()| self.home.mount_box(name).map_err(|e| BoxError::store(name, &e)));
         if let Err(e) = made {
             // Best effort: the failure is what gets reported.
@@ -387,6 +426,38 @@ impl BoxManager {
             .map_err(|e| BoxError::new(e.status, e.message))
     }
 
+    /// Box `name`'s file changes (its shadow store, `hivebox_sandbox::fs::diff`).
+    pub fn file_changes(&self, name: &str) -> Result<Vec<FileChange>, BoxError> {
+        let dir = self.existing(name)?;
+        hivebox_sandbox::fs::diff(&dir)
+            .map_err(|e| BoxError::new(NtStatus::STATUS_UNSUCCESSFUL, format!("box {name}: {e}")))
+    }
+
+    /// Copies box `name`'s file changes (all, or those at or below `path`) to the host; call
+    /// with the box frozen ([`Self::with_frozen`]). The box's copies are removed only when no
+    /// process runs in it (its overlay is then unmounted; changing the upper directory under
+    /// a mounted overlay is undefined): otherwise they stay until `box discard`. Returns the
+    /// report's "Files" section.
+    pub fn commit_files(&self, name: &str, path: Option<&Path>) -> Result<String, BoxError> {
+        let dir = self.existing(name)?;
+        let idle = self.processes(name)? == 0;
+        let (done, skipped) = hivebox_sandbox::fs::commit(&dir, path, idle)
+            .map_err(|e| BoxError::new(NtStatus::STATUS_UNSUCCESSFUL, format!("box {name}: {e}")))?;
+        let mut out = String::new();
+        if !done.is_empty() {
+            out.push_str(&format!("Files committed ({}):\n", done.len()));
+            out.push_str(&hivebox_sandbox::fs::render_text(&done));
+            if !idle {
+                out.push_str("(processes run in the box: its copies stay until box discard)\n");
+            }
+        }
+        if !skipped.is_empty() {
+            out.push_str(&format!("Files not committed (FIFOs, sockets, devices: {}):\n", skipped.len()));
+            out.push_str(&hivebox_sandbox::fs::render_text(&skipped));
+        }
+        Ok(out)
+    }
+
     /// Runs `f` with box `name`'s processes frozen (cgroup v2 `cgroup.freeze`), so none of
     /// them changes the box while `f` reads and clears its changes (`box commit`). A box with
     /// no process runs `f` as it is; one whose cgroup cannot be frozen is refused.
@@ -481,6 +552,9 @@ impl BoxManager {
         let dir = self.existing(name)?;
         let mut mounted = self.mounted.lock();
         self.refuse_while_running(name, "discard")?;
+        // The files first: no process runs, so the box's overlay is unmounted.
+        hivebox_sandbox::fs::discard(&dir)
+            .map_err(|e| BoxError::new(NtStatus::STATUS_CANNOT_DELETE, format!("box {name}: {e}")))?;
         self.unserve(name, &mut mounted)?;
         // The unmount checkpointed the hive (its log is empty), so removing the image is the
         // one step that discards: a crash before it keeps every change, after it none.
@@ -604,7 +678,7 @@ impl BoxManager {
 }
 
 /// Writes `box.toml` durably (a temporary file renamed over it).
-fn write_settings(dir: &Path, settings: Settings) -> Result<(), BoxError> {
+fn write_settings(dir: &Path, settings: &Settings) -> Result<(), BoxError> {
     let path = dir.join(SETTINGS_FILE);
     let tmp = dir.join(format!("{SETTINGS_FILE}.tmp"));
     let written = (|| {

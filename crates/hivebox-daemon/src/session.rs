@@ -321,16 +321,24 @@ impl Session {
             Request::BoxDiscard { name } => boxes.discard(&name).map(|()| Reply::Done),
             Request::BoxDiff { name, json } => boxes.ensure_mounted(&name).and_then(|()| {
                 let text = if json { changes::diff_json(reg, &name) } else { changes::diff_text(reg, &name) };
-                text.map(Reply::Text).map_err(change_error)
+                let text = text.map_err(change_error)?;
+                let files = boxes.file_changes(&name)?;
+                Ok(Reply::Text(crate::boxes::with_files(text, &files, json)))
             }),
             Request::BoxExport { name } => boxes
                 .ensure_mounted(&name)
                 .and_then(|()| changes::export_reg(reg, &name).map(Reply::Text).map_err(change_error)),
             Request::BoxCommit { name, key, force } => boxes.ensure_mounted(&name).and_then(|()| {
                 boxes.with_frozen(&name, || {
-                    changes::commit(reg, &self.caller, &boxes.boxes_dir(), &name, key.as_deref(), force)
-                        .map(Reply::Text)
-                        .map_err(change_error)
+                    let mut report =
+                        changes::commit(reg, &self.caller, &boxes.boxes_dir(), &name, key.as_deref(), force)
+                            .map_err(change_error)?;
+                    // A commit of the whole box takes its files too (`--key` is about the
+                    // registry only; `hivebox box commit --path` commits files only).
+                    if key.is_none() {
+                        report.push_str(&boxes.commit_files(&name, None)?);
+                    }
+                    Ok(Reply::Text(report))
                 })
             }),
             _ => return err(NtStatus::STATUS_INVALID_PARAMETER),

@@ -5,7 +5,13 @@
 //! What is enforced is reported ([`Enforced`]), never silently weaker: a mechanism the kernel
 //! refuses is an error, not a skip.
 
+pub mod confine;
+pub mod fs;
+pub mod inspect;
+pub mod launch;
 pub mod sys;
+
+pub use launch::{BoxSpec, BoxedChild, SandboxError, run_boxed, spawn_boxed};
 
 /// What a sandbox actually enforces, as `hivebox box inspect` reports it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -185,3 +185,56 @@ fn box_commands_work_without_a_daemon() {
     assert!(bad.stderr.contains("starts with '.'"), "{bad:?}");
     assert!(!home.path().join("hivebox.sock").exists(), "a bad name starts nothing");
 }
+
+#[test]
+fn run_isolates_files_and_the_box_commands_see_them() {
+    let home = Home::new();
+    let _daemon = DaemonGuard { home: home.path() };
+    let name = unique("files");
+    let target = PathBuf::from(format!("/var/tmp/hivebox-{name}"));
+    let _ = std::fs::remove_file(&target);
+    let h = home.path().display().to_string();
+    let script = format!("echo boxed > {t} && cat {t} && ls -A {h} | wc -l && echo pid=$$", t = target.display());
+    let out = home.run(&["run", "--box", &name, "--", "/bin/sh", "-c", &script]);
+    ok(&out, "run");
+    // The file is the box's; the hivebox home is an empty directory; sh is PID 2 (init is 1).
+    assert_eq!(out.stdout, "boxed\n0\npid=2\n", "{out:?}");
+    assert!(!target.exists(), "the host sees the box's file");
+
+    let diff = home.run(&["box", "diff", &name]);
+    ok(&diff, "box diff");
+    assert!(diff.stdout.contains(&format!("Files:\n+ {} (6 B)\n", target.display())), "{diff:?}");
+    let json = home.run(&["box", "diff", &name, "--json"]);
+    ok(&json, "box diff --json");
+    let list: Vec<serde_json::Value> = serde_json::from_str(json.stdout.trim()).unwrap();
+    assert!(list.iter().any(|c| c["kind"] == "file-added" && c["path"] == target.to_str().unwrap()), "{json:?}");
+
+    let inspect = home.run(&["box", "inspect", &name]);
+    ok(&inspect, "box inspect");
+    for claim in ["overlayfs", "seccomp", "landlock", "network: not enforced", "Processes (0)"] {
+        assert!(inspect.stdout.contains(claim), "{claim}: {inspect:?}");
+    }
+    let inspect = home.run(&["box", "inspect", &name, "--json"]);
+    ok(&inspect, "box inspect --json");
+    let report: serde_json::Value = serde_json::from_str(&inspect.stdout).unwrap();
+    assert!(report["enforced"]["mechanisms"].as_array().is_some_and(|m| !m.is_empty()), "{report}");
+
+    // Commit the file: the host gets it, the box's copy goes (no process runs).
+    let commit = home.run(&["box", "commit", &name, "--path", target.to_str().unwrap()]);
+    ok(&commit, "box commit --path");
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "boxed\n");
+    std::fs::remove_file(&target).unwrap();
+    let diff = home.run(&["box", "diff", &name]);
+    assert!(!diff.stdout.contains("Files:"), "{diff:?}");
+
+    // Discard throws the files away too.
+    ok(
+        &home.run(&["run", "--box", &name, "--", "/bin/sh", "-c", &format!("echo again > {}", target.display())]),
+        "run",
+    );
+    assert!(home.run(&["box", "diff", &name]).stdout.contains("Files:"));
+    ok(&home.run(&["box", "discard", &name]), "box discard");
+    assert!(!home.run(&["box", "diff", &name]).stdout.contains("Files:"));
+    assert!(!target.exists());
+    ok(&home.run(&["box", "delete", &name]), "box delete");
+}

@@ -1,3 +1,7 @@
 //! The crate's kernel calls that need `unsafe`, each with a `// SAFETY:` comment.
 
 #![allow(unsafe_code)]
+
+pub mod pre_exec;
+pub mod process;
+pub mod seccomp;

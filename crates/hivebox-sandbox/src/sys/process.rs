@@ -1,0 +1,113 @@
+//! Process creation for the launcher: `fork`, `unshare` of namespaces, the signal mask the
+//! supervisors wait on, `execve` and `_exit`. Everything else the launcher does goes through
+//! rustix's safe API.
+
+use std::ffi::CStr;
+use std::io;
+
+/// What `fork` returned to this process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forked {
+    /// This is the parent; the child has this pid.
+    Parent(i32),
+    /// This is the child.
+    Child,
+}
+
+/// `fork(2)` through the C library, so that its `atfork` handlers keep `malloc` usable in the
+/// child even if other threads held its locks. The child must not touch other locks a thread
+/// of the parent may have held (Rust's stdout/stderr and environment locks): the launcher
+/// prepares every string it needs before forking.
+pub fn fork() -> io::Result<Forked> {
+    // SAFETY: fork has no memory-safety preconditions; the child's restrictions (no locks held
+    // by other threads of the parent) are the caller's, as documented above.
+    let pid = unsafe { libc::fork() };
+    match pid {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(Forked::Child),
+        p => Ok(Forked::Parent(p)),
+    }
+}
+
+/// `unshare(2)` of the given `CLONE_NEW*` flags for the calling (single-threaded) process.
+pub fn unshare(flags: rustix::thread::UnshareFlags) -> io::Result<()> {
+    // SAFETY: rustix marks unshare unsafe because unsharing CLONE_FILES/CLONE_FS/CLONE_VM under
+    // other threads breaks Rust's assumptions about shared state. The launcher only calls it in
+    // a freshly forked, single-threaded child, and only with namespace flags.
+    unsafe { rustix::thread::unshare_unsafe(flags) }.map_err(io::Error::from)
+}
+
+/// The signals the supervisors handle synchronously (`SIGCHLD`, and `SIGTERM`/`SIGHUP` to
+/// forward; `SIGINT`/`SIGQUIT` from a terminal are left to the command).
+fn supervised_set() -> libc::sigset_t {
+    // SAFETY: sigemptyset/sigaddset initialise and fill the set we own; a zeroed sigset_t is a
+    // valid argument to sigemptyset.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in [libc::SIGCHLD, libc::SIGTERM, libc::SIGHUP, libc::SIGINT, libc::SIGQUIT] {
+            libc::sigaddset(&mut set, s);
+        }
+        set
+    }
+}
+
+/// Blocks the supervised signals in the calling thread (they stay pending for
+/// [`wait_signal`]; the mask is inherited by `fork`).
+pub fn block_supervised_signals() -> io::Result<()> {
+    let set = supervised_set();
+    // SAFETY: `set` is an initialised sigset_t; the old mask is not wanted (null).
+    let r = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+    if r == 0 { Ok(()) } else { Err(io::Error::from_raw_os_error(r)) }
+}
+
+/// Unblocks every signal and resets the supervised ones to their default action (before
+/// `execve`, which keeps the mask).
+pub fn reset_signals() -> io::Result<()> {
+    // SAFETY: a zeroed then emptied sigset_t is valid; SIG_DFL is a valid disposition for
+    // these catchable signals.
+    unsafe {
+        for s in [libc::SIGCHLD, libc::SIGTERM, libc::SIGHUP, libc::SIGINT, libc::SIGQUIT, libc::SIGPIPE] {
+            libc::signal(s, libc::SIG_DFL);
+        }
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        let r = libc::pthread_sigmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+        if r == 0 { Ok(()) } else { Err(io::Error::from_raw_os_error(r)) }
+    }
+}
+
+/// Waits for one of the blocked supervised signals and returns its number.
+pub fn wait_signal() -> io::Result<i32> {
+    let set = supervised_set();
+    loop {
+        // SAFETY: `set` is initialised; a null siginfo pointer is allowed.
+        let r = unsafe { libc::sigwaitinfo(&set, std::ptr::null_mut()) };
+        if r >= 0 {
+            return Ok(r);
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// `execve(path, argv, envp)`; returns only on failure.
+pub fn execve(path: &CStr, argv: &[*const libc::c_char], envp: &[*const libc::c_char]) -> io::Error {
+    // The arrays must end with a null pointer; check rather than trust.
+    if argv.last().is_none_or(|p| !p.is_null()) || envp.last().is_none_or(|p| !p.is_null()) {
+        return io::Error::from_raw_os_error(libc::EINVAL);
+    }
+    // SAFETY: `path` is a valid C string; `argv` and `envp` are null-terminated arrays (checked
+    // above) whose other entries point to C strings the caller keeps alive across the call.
+    unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+    io::Error::last_os_error()
+}
+
+/// `_exit(code)`: ends a forked child without running the parent's atexit handlers or
+/// flushing buffers it shares with the parent.
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit is always safe to call; it does not return.
+    unsafe { libc::_exit(code) }
+}
