@@ -327,11 +327,18 @@ pub fn run_in_box(args: &[String]) -> Result<i32> {
         spec.hide.push(system.to_owned());
     }
     spec.socket = Some(std::path::absolute(&socket).context("cannot find the daemon's socket")?);
+    spec.network = settings.network;
     spec.paths = hivebox_sandbox::launch::PathSettings {
         open: settings.open,
         read_only: settings.read_only,
         hidden: settings.hidden,
     };
+    spec.host_sockets = settings.host_sockets;
+    spec.ipc_space = settings
+        .ipc_space
+        .map(|space| hivebox_sandbox::ipc::IpcSpace::new(&space, &home))
+        .transpose()
+        .with_context(|| format!("box {name}"))?;
     let child = match hivebox_sandbox::spawn_boxed(&spec) {
         Ok(c) => c,
         Err(hivebox_sandbox::SandboxError::Exec { command, source, status }) => {
@@ -350,9 +357,10 @@ pub fn run_in_box(args: &[String]) -> Result<i32> {
 fn read_settings(box_dir: &Path) -> Result<hivebox_daemon::boxes::Settings> {
     let path = box_dir.join(hivebox_daemon::boxes::SETTINGS_FILE);
     match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            hivebox_daemon::boxes::parse_settings(&text).map_err(|e| anyhow!("{}: {}", path.display(), e.message()))
-        }
+        Ok(text) => hivebox_daemon::boxes::parse_settings(&text).map_err(|e| {
+            let line = e.span().map_or(1, |s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            anyhow!("{}, line {line}: {}", path.display(), e.message().trim_end())
+        }),
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(Default::default()),
         Err(e) => Err(anyhow!("cannot read {}: {e}", path.display())),
     }

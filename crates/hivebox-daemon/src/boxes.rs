@@ -120,6 +120,35 @@ pub struct Settings {
     /// Host paths the box does not see (an empty read-only tmpfs covers them).
     #[serde(default)]
     pub hidden: Vec<PathBuf>,
+    /// What the box's network namespace reaches: `none` (only its own loopback; the default
+    /// while `decide` is not implemented), `full` (through pasta, host loopback unreachable),
+    /// `decide` (refused at box start for now). `docs/sandbox.md`, "Network".
+    #[serde(default)]
+    pub network: hivebox_sandbox::net::NetworkMode,
+    /// Host unix sockets bind-mounted into the box at the same path (`docs/sandbox.md`,
+    /// "IPC"): absolute, no `..`; they must exist and be sockets when the box starts.
+    #[serde(default, deserialize_with = "de_host_sockets")]
+    pub host_sockets: Vec<PathBuf>,
+    /// The IPC space the box shares with the other boxes naming it (`<home>/ipc/<NAME>`).
+    #[serde(default, deserialize_with = "de_ipc_space")]
+    pub ipc_space: Option<String>,
+}
+
+fn de_host_sockets<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<PathBuf>, D::Error> {
+    let list: Vec<PathBuf> = serde::Deserialize::deserialize(d)?;
+    for p in &list {
+        if let Err(why) = hivebox_sandbox::launch::check_box_path(p) {
+            return Err(serde::de::Error::custom(format!("host socket {}: {why}", p.display())));
+        }
+    }
+    Ok(list)
+}
+
+fn de_ipc_space<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let name: String = serde::Deserialize::deserialize(d)?;
+    hivebox_sandbox::ipc::check_space_name(&name)
+        .map_err(|why| serde::de::Error::custom(format!("ipc-space {name:?}: {why}")))?;
+    Ok(Some(name))
 }
 
 /// `box diff`'s output with the file changes added: a "Files" section after the registry
@@ -796,6 +825,37 @@ pub fn box_cgroup(name: &str) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn network_setting_is_parsed_and_checked() {
+        use hivebox_sandbox::net::NetworkMode;
+        assert_eq!(parse_settings("").unwrap().network, NetworkMode::None);
+        assert_eq!(parse_settings("network = \"full\"\n").unwrap().network, NetworkMode::Full);
+        assert_eq!(parse_settings("network = \"decide\"\n").unwrap().network, NetworkMode::Decide);
+        let text = "ephemeral = false\nnetwork = \"some\"\n";
+        let e = parse_settings(text).unwrap_err();
+        assert_eq!(text[..e.span().unwrap().start].matches('\n').count() + 1, 2);
+        assert!(e.message().contains("none") && e.message().contains("full"), "{}", e.message());
+    }
+
+    #[test]
+    fn ipc_settings_are_parsed_and_checked() {
+        let s = parse_settings("host-sockets = [\"/run/a.sock\"]\nipc-space = \"team\"\n").unwrap();
+        assert_eq!(s.host_sockets, vec![PathBuf::from("/run/a.sock")]);
+        assert_eq!(s.ipc_space.as_deref(), Some("team"));
+        assert_eq!(parse_settings("").unwrap().ipc_space, None);
+        let line = |text: &str| {
+            let e = parse_settings(text).unwrap_err();
+            (text[..e.span().unwrap().start].matches('\n').count() + 1, e.message().to_owned())
+        };
+        let (n, m) = line("ephemeral = false\nhost-sockets = [\"run/a.sock\"]\n");
+        assert_eq!(n, 2, "{m}");
+        assert!(m.contains("run/a.sock: must be absolute"), "{m}");
+        let (n, m) = line("ephemeral = false\n\nhost-sockets = [\"/run/../a.sock\"]\n");
+        assert!(n == 3 && m.contains(".."), "{n} {m}");
+        let (n, m) = line("ephemeral = false\nipc-space = \"a/b\"\n");
+        assert!(n == 2 && m.contains("ipc-space \"a/b\""), "{n} {m}");
+    }
 
     #[test]
     fn names() {

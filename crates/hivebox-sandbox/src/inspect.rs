@@ -10,9 +10,10 @@ use std::path::Path;
 /// The mechanisms the sandbox does not provide yet: always listed as not enforced.
 pub const NOT_ENFORCED: [(&str, &str); 3] = [
     (
-        "network",
-        "not enforced: the box shares the host's network namespace (no per-connection decisions, host loopback \
-         reachable, abstract unix sockets of the host reachable except as Landlock scopes them)",
+        "network decisions",
+        "not enforced: network = \"decide\" (each connection decided) is not implemented and a box set to it \
+         does not start; a box reaches nothing outside its own namespace (none) or the outside through pasta \
+         (full)",
     ),
     ("D-Bus filtering", "not enforced: the system and session buses are reachable if their sockets are visible"),
     ("protection from the host", "not enforced: host processes can still see and act on boxed processes"),
@@ -162,7 +163,7 @@ mod tests {
         assert_eq!(i.not_enforced[0].0, "sandbox");
         let text = render_text(&i);
         assert!(text.contains("Enforced (recorded when its command was started):\n  nothing\n"), "{text}");
-        assert!(text.contains("network: not enforced"), "{text}");
+        assert!(text.contains("network decisions: not enforced"), "{text}");
     }
 
     #[test]

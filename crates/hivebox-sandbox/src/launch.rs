@@ -1,5 +1,5 @@
-//! Starting a program in a box: new mount, PID, IPC and UTS namespaces, an overlay root over
-//! the host's (the shadow store, `crate::fs`), fresh `/proc`, a minimal `/dev`, read-only
+//! Starting a program in a box: new mount, PID, IPC, UTS and network namespaces, an overlay
+//! root over the host's (the shadow store, `crate::fs`), fresh `/proc`, a minimal `/dev`, read-only
 //! `/sys`, a private `/run` holding the daemon's socket, the hivebox home hidden, the box's
 //! `open` / `read-only` / `hidden` paths, then `pivot_root` and the command as a child of the
 //! namespace's PID 1 (`docs/sandbox.md`).
@@ -12,7 +12,8 @@
 //! is left in the PID namespace when init exits.
 //!
 //! Setup failures are reported through a close-on-exec pipe: nothing runs when one step fails.
-//! The network namespace is not created here (see [`BoxSpec::network_hook`]).
+//! The keeper also unshares a network namespace and brings its `lo` up; with `network =
+//! "full"` the launcher connects it through `pasta` before init starts (`crate::net`).
 
 use crate::Enforced;
 use crate::confine::{self, ConfineOptions};
@@ -129,6 +130,11 @@ pub struct BoxSpec {
     pub socket: Option<PathBuf>,
     /// The box's path settings.
     pub paths: PathSettings,
+    /// Host unix sockets bind-mounted into the box at the same path (`box.toml`:
+    /// `host-sockets`): absolute, no `..`, existing sockets at launch.
+    pub host_sockets: Vec<PathBuf>,
+    /// The IPC space the box joins (`box.toml`: `ipc-space`); `None`: private IPC.
+    pub ipc_space: Option<crate::ipc::IpcSpace>,
     /// The command and its arguments.
     pub command: Vec<OsString>,
     /// Variables set (or replaced) in the command's environment, besides `HIVEBOX_BOX` and
@@ -140,9 +146,8 @@ pub struct BoxSpec {
     pub confine: Option<ConfineOptions>,
     /// Where the command's stdout and stderr go (the caller's when `None`).
     pub output: Option<std::sync::Arc<OwnedFd>>,
-    /// Reserved for the network part: a network namespace and its setup will hook in here.
-    /// Must be `None` today; the box shares the host's network namespace.
-    pub network_hook: Option<()>,
+    /// What the box's own network namespace reaches (`box.toml`: `network`).
+    pub network: crate::net::NetworkMode,
 }
 
 impl BoxSpec {
@@ -154,11 +159,13 @@ impl BoxSpec {
             hide: Vec::new(),
             socket: None,
             paths: PathSettings::default(),
+            host_sockets: Vec::new(),
+            ipc_space: None,
             command,
             env: Vec::new(),
             confine: Some(ConfineOptions::default()),
             output: None,
-            network_hook: None,
+            network: crate::net::NetworkMode::default(),
         }
     }
 }
@@ -197,6 +204,8 @@ pub fn layer_dirs(box_dir: &Path, key: &str) -> (PathBuf, PathBuf) {
 pub struct BoxedChild {
     pid: i32,
     enforced: Enforced,
+    /// The box's `pasta` (`network = "full"`), stopped once the keeper is gone.
+    pasta: Option<crate::net::Pasta>,
 }
 
 impl BoxedChild {
@@ -212,7 +221,9 @@ impl BoxedChild {
 
     /// Waits for the command; its exit code (`128+N` if signal N killed it) is the status's.
     pub fn wait(self) -> Result<std::process::ExitStatus, SandboxError> {
-        wait_pid(self.pid)
+        let status = wait_pid(self.pid);
+        drop(self.pasta);
+        status
     }
 }
 
@@ -244,6 +255,8 @@ struct Plan {
     open: Vec<(CString, CString)>,
     read_only: Vec<(CString, CString)>,
     hidden: Vec<CString>,
+    host_sockets: Vec<crate::ipc::SocketPlan>,
+    ipc: Option<crate::ipc::SpacePlan>,
     hostname: String,
     cwd: CString,
     candidates: Vec<CString>,
@@ -251,6 +264,8 @@ struct Plan {
     envp: Vec<CString>,
     confine: Option<confine::Prepared>,
     output: Option<std::sync::Arc<OwnedFd>>,
+    /// `pasta` connects the namespace: the keeper waits for the launcher after unsharing.
+    full_network: bool,
 }
 
 fn cstr(p: impl AsRef<OsStr>) -> Result<CString, SandboxError> {
@@ -267,9 +282,7 @@ fn prepare(spec: &BoxSpec) -> Result<(Plan, Enforced), SandboxError> {
     if spec.command.is_empty() {
         return Err(SandboxError::Invalid("no command to run".into()));
     }
-    if spec.network_hook.is_some() {
-        return Err(SandboxError::Invalid("network namespaces are not implemented yet".into()));
-    }
+    spec.network.check()?;
     spec.paths.validate()?;
     fn prep<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> SandboxError + 'a {
         move |source| SandboxError::Prepare { what, path: path.to_owned(), source }
@@ -279,10 +292,8 @@ fn prepare(spec: &BoxSpec) -> Result<(Plan, Enforced), SandboxError> {
     std::fs::create_dir_all(&root).map_err(prep("create", &root))?;
     let mut enforced = Enforced::default();
     let mut note = |m: &str, d: String| enforced.mechanisms.push((m.to_owned(), d));
-    note(
-        "namespaces",
-        "new mount, PID, IPC and UTS namespaces (network: not enforced, the host's network namespace)".into(),
-    );
+    note("namespaces", "new mount, PID, IPC, UTS and network namespaces".into());
+    note("network", spec.network.describe());
     let mut overlays = Vec::new();
     let mut shadowed = Vec::new();
     for layer in layers() {
@@ -348,6 +359,7 @@ fn prepare(spec: &BoxSpec) -> Result<(Plan, Enforced), SandboxError> {
     if !spec.paths.hidden.is_empty() {
         note("hidden paths", list(&spec.paths.hidden));
     }
+    let (host_sockets, ipc) = prepare_ipc(spec, &mut enforced)?;
     let confined = spec.confine.as_ref().map(confine::prepare).transpose()?;
     if let Some(c) = &confined {
         enforced.mechanisms.extend(c.enforced().mechanisms.iter().cloned());
@@ -391,6 +403,8 @@ fn prepare(spec: &BoxSpec) -> Result<(Plan, Enforced), SandboxError> {
         open,
         read_only,
         hidden,
+        host_sockets,
+        ipc,
         hostname: format!("hivebox-{}", spec.name),
         cwd,
         candidates,
@@ -398,26 +412,102 @@ fn prepare(spec: &BoxSpec) -> Result<(Plan, Enforced), SandboxError> {
         envp,
         confine: confined,
         output: spec.output.clone(),
+        full_network: spec.network == crate::net::NetworkMode::Full,
     };
     Ok((plan, enforced))
+}
+
+/// The IPC part of [`prepare`]: the host sockets and the IPC space, and what they mean for
+/// `box inspect`.
+fn prepare_ipc(
+    spec: &BoxSpec,
+    enforced: &mut Enforced,
+) -> Result<(Vec<crate::ipc::SocketPlan>, Option<crate::ipc::SpacePlan>), SandboxError> {
+    let sockets = crate::ipc::prepare_sockets(&spec.host_sockets)?;
+    let space = spec.ipc_space.as_ref().map(crate::ipc::prepare_space).transpose()?;
+    if let Some(s) = &spec.ipc_space
+        && let Some(ns) = enforced.mechanisms.iter_mut().find(|(m, _)| m == "namespaces")
+    {
+        ns.1.push_str(&format!("; the IPC namespace is IPC space {}'s, shared with its boxes", s.name));
+    }
+    let mut note = |m: &str, d: String| enforced.mechanisms.push((m.to_owned(), d));
+    match &spec.ipc_space {
+        None => note(
+            "IPC",
+            "split from the host and other boxes: the box's own IPC namespace (SysV IPC, POSIX message queues), a \
+             private /dev/shm and /dev/mqueue; path unix sockets and FIFOs of the host are seen through the overlay \
+             and never meet the box's (connect: ECONNREFUSED); abstract unix sockets: see the Landlock and network \
+             entries"
+                .into(),
+        ),
+        Some(s) => {
+            let d = s.dir.display();
+            note(
+                "IPC space",
+                format!(
+                    "shared with every box of IPC space {name}: one IPC namespace (SysV IPC, POSIX message queues; \
+                     kept alive at {d}/ns), /dev/shm (bound from {d}/shm) and {dir} (bound from {d}/sockets); \
+                     not shared: path sockets and FIFOs elsewhere (each box's own overlay), abstract unix sockets; \
+                     split from the host and boxes outside the space",
+                    name = s.name,
+                    dir = crate::ipc::IPC_SPACE_MOUNT,
+                ),
+            );
+        }
+    }
+    if !spec.host_sockets.is_empty() {
+        let list = spec.host_sockets.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ");
+        note("host sockets (deliberate holes)", format!("bound into the box at the same path: {list}"));
+    }
+    Ok((sockets, space))
 }
 
 /// Starts `spec` in its box; returns once the command was executed (or the setup failed,
 /// in which case nothing ran). Writes what is enforced to `<box>/enforced.json`.
 pub fn spawn_boxed(spec: &BoxSpec) -> Result<BoxedChild, SandboxError> {
     let (plan, mut enforced) = prepare(spec)?;
-    let (reader, writer) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
-        .map_err(|e| SandboxError::Os { what: "pipe", source: e.into() })?;
+    // Held until the box is set up: the first box of an IPC space makes its namespace.
+    let space_lock = plan.ipc.as_ref().map(crate::ipc::lock_space).transpose()?;
+    let pipe = || {
+        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+            .map_err(|e| SandboxError::Os { what: "pipe", source: e.into() })
+    };
+    let (reader, writer) = pipe()?;
+    // `network = "full"`: the keeper says when its namespace exists (`ready`), then waits
+    // for pasta to be connected (`go`; end of file when pasta failed).
+    let (ready, go) = if plan.full_network { (Some(pipe()?), Some(pipe()?)) } else { (None, None) };
     let pid = match process::fork().map_err(|source| SandboxError::Os { what: "fork", source })? {
         Forked::Child => {
             drop(reader);
-            keeper(&plan, writer)
+            let sync = ready.zip(go).map(|((_, ready_w), (go_r, _))| (ready_w, go_r));
+            keeper(&plan, writer, sync)
         }
         Forked::Parent(pid) => pid,
     };
     drop(writer);
+    let mut pasta = None;
+    let mut pasta_error = None;
+    if let (Some((ready_r, ready_w)), Some((go_r, go_w))) = (ready, go) {
+        drop((ready_w, go_r));
+        let mut byte = [0u8; 1];
+        if matches!(rustix::io::read(&ready_r, &mut byte), Ok(1)) {
+            match crate::net::Pasta::start(pid as u32, &spec.box_dir.join("pasta.pid")) {
+                Ok(p) => {
+                    let _ = rustix::io::write(&go_w, b"g");
+                    pasta = Some(p);
+                }
+                Err(e) => pasta_error = Some(e),
+            }
+        }
+        drop(go_w);
+    }
     let mut report = Vec::new();
     let read = std::fs::File::from(reader).read_to_end(&mut report);
+    drop(space_lock);
+    if let Some(e) = pasta_error {
+        let _ = wait_pid(pid);
+        return Err(e);
+    }
     if let Err(source) = read {
         return Err(SandboxError::Os { what: "read the box's setup report", source });
     }
@@ -452,7 +542,7 @@ pub fn spawn_boxed(spec: &BoxSpec) -> Result<BoxedChild, SandboxError> {
     if let Err(source) = std::fs::write(&path, json) {
         return Err(SandboxError::Prepare { what: "write", path, source });
     }
-    Ok(BoxedChild { pid, enforced })
+    Ok(BoxedChild { pid, enforced, pasta })
 }
 
 /// A message for the parent: a kind byte, the text, a NUL.
@@ -471,13 +561,32 @@ fn fail(pipe: &OwnedFd, step: &str, e: impl std::fmt::Display) -> ! {
 }
 
 /// The keeper: unshares the namespaces, forks init, waits for it.
-fn keeper(plan: &Plan, pipe: OwnedFd) -> ! {
+fn keeper(plan: &Plan, pipe: OwnedFd, net_sync: Option<(OwnedFd, OwnedFd)>) -> ! {
     if let Err(e) = process::block_supervised_signals() {
         fail(&pipe, "block signals", e);
     }
-    let flags = UnshareFlags::NEWNS | UnshareFlags::NEWPID | UnshareFlags::NEWIPC | UnshareFlags::NEWUTS;
+    let mut flags = UnshareFlags::NEWNS | UnshareFlags::NEWPID | UnshareFlags::NEWUTS | UnshareFlags::NEWNET;
+    // An IPC space is entered (or made and kept) while still in the host's mount namespace.
+    match &plan.ipc {
+        None => flags |= UnshareFlags::NEWIPC,
+        Some(space) => {
+            if let Err((step, e)) = crate::ipc::enter_space(space) {
+                fail(&pipe, &step, e);
+            }
+        }
+    }
     if let Err(e) = process::unshare(flags) {
-        fail(&pipe, "unshare the mount, PID, IPC and UTS namespaces", e);
+        fail(&pipe, "unshare the mount, PID, IPC, UTS and network namespaces", e);
+    }
+    if let Err(e) = crate::sys::net::loopback_up() {
+        fail(&pipe, "bring up lo in the box's network namespace", e);
+    }
+    if let Some((ready, go)) = net_sync {
+        let mut byte = [0u8; 1];
+        let _ = rustix::io::write(&ready, b"r");
+        if !matches!(rustix::io::read(&go, &mut byte), Ok(1)) {
+            fail(&pipe, "connect the box's network namespace", "pasta could not be started");
+        }
     }
     match process::fork() {
         Err(e) => fail(&pipe, "fork the box's init", e),
@@ -624,7 +733,10 @@ fn build_root(plan: &Plan) -> Result<(), StepError> {
         step(|| format!("create {}", show(&d)), rustix::fs::mkdir(&d, mode))?;
     }
     bind(&c"/dev/pts".into(), &join(&dev, "/pts"), false, false)?;
-    tmpfs(&join(&dev, "/shm"), MountFlags::NOSUID | MountFlags::NODEV, c"mode=1777")?;
+    match &plan.ipc {
+        Some(space) => bind(&space.shm, &join(&dev, "/shm"), false, false)?,
+        None => tmpfs(&join(&dev, "/shm"), MountFlags::NOSUID | MountFlags::NODEV, c"mode=1777")?,
+    }
     let mq = join(&dev, "/mqueue");
     step(|| format!("mount mqueue on {}", show(&mq)), mount(c"mqueue", &mq, c"mqueue", nosuid, None))?;
     step(
@@ -646,6 +758,14 @@ fn build_root(plan: &Plan) -> Result<(), StepError> {
             ),
         )?;
         bind(socket, &dst, false, false)?;
+    }
+    if let Some(space) = &plan.ipc {
+        let dir = join(root, crate::ipc::IPC_SPACE_MOUNT);
+        step(|| format!("create {}", show(&dir)), rustix::fs::mkdir(&dir, mode))?;
+        bind(&space.sockets, &dir, false, false)?;
+    }
+    for s in &plan.host_sockets {
+        crate::ipc::bind_socket(root, s).map_err(|(what, e)| StepError(what, e))?;
     }
     let empty = MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
     for h in &plan.hide {

@@ -8,7 +8,9 @@
 pub mod confine;
 pub mod fs;
 pub mod inspect;
+pub mod ipc;
 pub mod launch;
+pub mod net;
 pub mod sys;
 
 pub use launch::{BoxSpec, BoxedChild, SandboxError, run_boxed, spawn_boxed};

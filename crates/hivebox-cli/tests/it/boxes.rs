@@ -211,7 +211,9 @@ fn run_isolates_files_and_the_box_commands_see_them() {
 
     let inspect = home.run(&["box", "inspect", &name]);
     ok(&inspect, "box inspect");
-    for claim in ["overlayfs", "seccomp", "landlock", "network: not enforced", "Processes (0)"] {
+    for claim in
+        ["overlayfs", "seccomp", "landlock", "network decisions: not enforced", "network: none", "Processes (0)"]
+    {
         assert!(inspect.stdout.contains(claim), "{claim}: {inspect:?}");
     }
     let inspect = home.run(&["box", "inspect", &name, "--json"]);

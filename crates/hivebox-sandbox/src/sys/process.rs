@@ -111,3 +111,14 @@ pub fn exit_now(code: i32) -> ! {
     // SAFETY: _exit is always safe to call; it does not return.
     unsafe { libc::_exit(code) }
 }
+
+/// `setns(fd, CLONE_NEWIPC)`: moves the calling (single-threaded) process into the IPC
+/// namespace `fd` refers to (a `/proc/PID/ns/ipc` link or a bind mount of one), so that an
+/// IPC space outlives the box that made it.
+pub fn join_ipc_namespace(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<()> {
+    // rustix's setns is a safe call: it checks nothing a caller must uphold beyond `fd` being
+    // a live descriptor, which `BorrowedFd` guarantees; the kernel refuses a non-IPC
+    // namespace (the type is given).
+    rustix::thread::move_into_link_name_space(fd, Some(rustix::thread::LinkNameSpaceType::InterProcessCommunication))
+        .map_err(io::Error::from)
+}

@@ -2,4 +2,6 @@
 //! real, as root (CI is root on Linux 6.x); a missing kernel feature fails them loudly.
 
 mod files;
+mod ipc;
+mod network;
 mod processes;
