@@ -172,25 +172,14 @@ fn commit_files(name: &str, path: &Path) -> Result<i32> {
     anyhow::ensure!(dir.is_dir(), "there is no box named {name} ({} does not exist)", dir.display());
     let cgroup = hivebox_daemon::boxes::box_cgroup(name)
         .filter(|c| std::fs::read_to_string(c.join("cgroup.procs")).is_ok_and(|t| !t.trim().is_empty()));
-    let freeze = |cg: &Path, on: bool| std::fs::write(cg.join("cgroup.freeze"), if on { "1" } else { "0" });
     if let Some(cg) = &cgroup {
-        freeze(cg, true).with_context(|| format!("cannot freeze box {name}'s processes ({})", cg.display()))?;
-        let frozen = (0..400).any(|_| {
-            let done =
-                std::fs::read_to_string(cg.join("cgroup.events")).is_ok_and(|t| t.lines().any(|l| l == "frozen 1"));
-            if !done {
-                std::thread::sleep(std::time::Duration::from_millis(5));
-            }
-            done
-        });
-        if !frozen {
-            let _ = freeze(cg, false);
-            anyhow::bail!("box {name}'s processes did not freeze within 2 s; nothing was committed");
-        }
+        let frozen = hivebox_daemon::boxes::freeze_cgroup(cg)
+            .with_context(|| format!("cannot freeze box {name}'s processes ({})", cg.display()))?;
+        anyhow::ensure!(frozen, "box {name}'s processes did not freeze within 2 s; nothing was committed");
     }
     let result = hivebox_sandbox::fs::commit(&dir, Some(path), cgroup.is_none());
     if let Some(cg) = &cgroup
-        && let Err(e) = freeze(cg, false)
+        && let Err(e) = hivebox_daemon::boxes::thaw_cgroup(cg)
     {
         eprintln!("hivebox box commit: cannot thaw box {name}'s processes ({}): {e}", cg.display());
     }

@@ -494,28 +494,21 @@ impl BoxManager {
         let Some(cg) = self.cgroup(name).filter(|_| self.processes(name).is_ok_and(|n| n > 0)) else {
             return f();
         };
-        let freeze = |on: bool| std::fs::write(cg.join("cgroup.freeze"), if on { "1" } else { "0" });
-        if let Err(e) = freeze(true) {
-            return Err(BoxError::new(
-                NtStatus::STATUS_CANNOT_DELETE,
-                format!("box {name} has processes running and its cgroup cannot be frozen ({e}); stop them first"),
-            ));
-        }
-        // The kernel freezes asynchronously; `frozen 1` in `cgroup.events` says it is done.
-        let frozen = (0..400).any(|_| {
-            let done =
-                std::fs::read_to_string(cg.join("cgroup.events")).is_ok_and(|t| t.lines().any(|l| l == "frozen 1"));
-            if !done {
-                std::thread::sleep(std::time::Duration::from_millis(5));
+        let frozen = match freeze_cgroup(&cg) {
+            Ok(frozen) => frozen,
+            Err(e) => {
+                return Err(BoxError::new(
+                    NtStatus::STATUS_CANNOT_DELETE,
+                    format!("box {name} has processes running and its cgroup cannot be frozen ({e}); stop them first"),
+                ));
             }
-            done
-        });
+        };
         let r = if frozen {
             f()
         } else {
             Err(BoxError::new(NtStatus::STATUS_IO_TIMEOUT, format!("box {name}'s processes did not freeze within 2 s")))
         };
-        if let Err(e) = freeze(false) {
+        if let Err(e) = thaw_cgroup(&cg) {
             tracing::error!(box_name = name, "cannot thaw the box's cgroup {}: {e}", cg.display());
         }
         r
@@ -719,6 +712,29 @@ fn write_settings(dir: &Path, settings: &Settings) -> Result<(), BoxError> {
         std::fs::File::open(dir)?.sync_all()
     })();
     written.map_err(|e| BoxError::io("cannot write", &path, &e))
+}
+
+/// Freezes a cgroup (v2 `cgroup.freeze`) and waits up to 2 s for the kernel to say it is
+/// frozen (`frozen 1` in `cgroup.events`; it freezes asynchronously). `Ok(false)`: it did not
+/// freeze in time (it is thawed again).
+pub fn freeze_cgroup(cg: &Path) -> io::Result<bool> {
+    std::fs::write(cg.join("cgroup.freeze"), "1")?;
+    let frozen = (0..400).any(|_| {
+        let done = std::fs::read_to_string(cg.join("cgroup.events")).is_ok_and(|t| t.lines().any(|l| l == "frozen 1"));
+        if !done {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        done
+    });
+    if !frozen {
+        thaw_cgroup(cg)?;
+    }
+    Ok(frozen)
+}
+
+/// Thaws a cgroup frozen by [`freeze_cgroup`].
+pub fn thaw_cgroup(cg: &Path) -> io::Result<()> {
+    std::fs::write(cg.join("cgroup.freeze"), "0")
 }
 
 /// Bytes of the regular files under `dir`.
