@@ -1,6 +1,6 @@
 //! End-to-end tests of the daemon with real client processes: this test binary re-runs
-//! itself as a client (the ignored `child` test is their entry point) so that each client is
-//! a process of its own, with its own pid, cgroup and connection.
+//! itself as a client (the `child` test is their entry point) so that each client is a
+//! process of its own, with its own pid, cgroup and connection.
 
 mod boxes;
 mod changes;
@@ -57,7 +57,7 @@ impl Drop for TestDaemon {
 /// Starts this test binary as a client process running `mode` (see `child`).
 pub fn spawn_child(mode: &str, socket: &Path, args: &[&str]) -> Child {
     Command::new(std::env::current_exe().unwrap())
-        .args(["--ignored", "--exact", "child", "--nocapture", "--test-threads=1", "-q"])
+        .args(["--exact", "child", "--nocapture", "--test-threads=1", "-q"])
         .env("HIVEBOX_TEST_CHILD", mode)
         .env("HIVEBOX_TEST_SOCKET", socket)
         .env("HIVEBOX_TEST_ARGS", args.join("\u{1f}"))
@@ -84,12 +84,16 @@ pub fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
     }
 }
 
-/// Entry point of client processes (`spawn_child`); not a test by itself.
+/// The entry point of client processes (`spawn_child`, which sets `HIVEBOX_TEST_CHILD`). Run
+/// as an ordinary test, it checks that very mechanism: this binary started again as a
+/// client process answers in its own process.
 #[test]
-#[ignore = "the entry point of the client processes the other tests start"]
 fn child() {
     let Ok(mode) = std::env::var("HIVEBOX_TEST_CHILD") else {
-        panic!("run by the other tests, with HIVEBOX_TEST_CHILD set");
+        let child = spawn_child("echo", Path::new("/nonexistent"), &["ping"]);
+        let pid = child.id();
+        assert_eq!(child_output(child), [format!("pong {pid}")]);
+        return;
     };
     let socket = PathBuf::from(std::env::var("HIVEBOX_TEST_SOCKET").unwrap());
     let args: Vec<String> = std::env::var("HIVEBOX_TEST_ARGS").unwrap().split('\u{1f}').map(str::to_owned).collect();
@@ -100,6 +104,7 @@ fn child() {
         "worker" => linearizable::child_worker(&socket, &args),
         "daemon" => faults::child_daemon(&args),
         "isolation" => isolation::child_isolation(&socket, &args),
+        "echo" => println!("@pong {}", std::process::id()),
         other => panic!("unknown child mode {other}"),
     }
 }
