@@ -240,3 +240,52 @@ fn run_isolates_files_and_the_box_commands_see_them() {
     assert!(!target.exists());
     ok(&home.run(&["box", "delete", &name]), "box delete");
 }
+
+/// Try and buy: a program installed in a box (a file and a registry key) works inside the box
+/// only; discarding the box makes every trace vanish; installing it again and committing the
+/// box installs it on the host for real.
+#[test]
+fn try_and_buy_a_program_installed_in_a_box() {
+    let home = Home::new();
+    let _daemon = DaemonGuard { home: home.path() };
+    let name = unique("trybuy");
+    let dir = PathBuf::from(format!("/var/tmp/hivebox-{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    let tool = dir.join("tool");
+    let key = format!(r"HKLM\Software\TryBuy-{name}");
+    let hivebox = env!("CARGO_BIN_EXE_hivebox");
+    // The installer: the program, and its registry key naming it.
+    let install = format!(
+        "mkdir -p {d} && printf '#!/bin/sh\\necho tool works\\n' > {t} && chmod 755 {t} && {hivebox} reg add '{key}' /v Path /d {t}",
+        d = dir.display(),
+        t = tool.display(),
+    );
+    // The launcher: finds the program through the registry, runs it.
+    let launch =
+        format!("p=$({hivebox} reg query '{key}' /v Path | awk '/Path/ {{print $3}}') && [ -n \"$p\" ] && \"$p\"");
+    ok(&home.run(&["run", "--box", &name, "--", "/bin/sh", "-c", &install]), "install in the box");
+    let used = home.run(&["run", "--box", &name, "--", "/bin/sh", "-c", &launch]);
+    ok(&used, "use in the box");
+    assert_eq!(used.stdout, "tool works\n", "{used:?}");
+    // The host has neither the program nor its key.
+    assert!(!tool.exists(), "the host sees the boxed install");
+    assert_eq!(home.reg(&["query", &key]).code, 1, "the host registry has the boxed key");
+    let on_host = home.run(&["run", "--box", &format!("{name}-other"), "--", "/bin/sh", "-c", &launch]);
+    assert_ne!(on_host.code, 0, "another box must not see it: {on_host:?}");
+    ok(&home.run(&["box", "delete", &format!("{name}-other")]), "delete the other box");
+
+    // Discard: every trace goes, in the box too.
+    ok(&home.run(&["box", "discard", &name]), "box discard");
+    let after = home.run(&["run", "--box", &name, "--", "/bin/sh", "-c", &launch]);
+    assert_ne!(after.code, 0, "the discarded install still runs: {after:?}");
+
+    // Buy: install again, commit the box; the host has the program and its key.
+    ok(&home.run(&["run", "--box", &name, "--", "/bin/sh", "-c", &install]), "install again");
+    ok(&home.run(&["box", "commit", &name]), "box commit");
+    let bought =
+        std::process::Command::new("/bin/sh").args(["-c", &launch]).env("HIVEBOX_HOME", home.path()).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&bought.stdout), "tool works\n", "{bought:?}");
+    ok(&home.run(&["box", "delete", &name]), "box delete");
+    std::fs::remove_dir_all(&dir).unwrap();
+    ok(&home.reg(&["delete", &key, "/f"]), "clean the host key");
+}
