@@ -671,6 +671,13 @@ fn bind(src: &CString, dst: &CString, read_only: bool, recursive: bool) -> Resul
     Ok(())
 }
 
+/// Bind-mounts the file `src` on `dst`, creating `dst` (empty) to mount on.
+fn bind_file(src: &CString, dst: &CString) -> Result<(), StepError> {
+    let flags = rustix::fs::OFlags::CREATE | rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC;
+    step(|| format!("create {}", show(dst)), rustix::fs::open(dst, flags, rustix::fs::Mode::from_raw_mode(0o666)))?;
+    bind(src, dst, false, false)
+}
+
 fn tmpfs(dst: &CString, flags: MountFlags, data: &std::ffi::CStr) -> Result<(), StepError> {
     step(|| format!("mount a tmpfs on {}", show(dst)), rustix::mount::mount(c"tmpfs", dst, c"tmpfs", flags, data))
 }
@@ -707,15 +714,7 @@ fn build_root(plan: &Plan) -> Result<(), StepError> {
     for name in ["null", "zero", "full", "random", "urandom", "tty"] {
         let src = CString::new(format!("/dev/{name}")).unwrap_or_default();
         let dst = join(&dev, &format!("/{name}"));
-        step(
-            || format!("create {}", show(&dst)),
-            rustix::fs::open(
-                &dst,
-                rustix::fs::OFlags::CREATE | rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC,
-                rustix::fs::Mode::from_raw_mode(0o666),
-            ),
-        )?;
-        bind(&src, &dst, false, false)?;
+        bind_file(&src, &dst)?;
     }
     for (name, target) in [
         ("fd", "/proc/self/fd"),
@@ -749,15 +748,7 @@ fn build_root(plan: &Plan) -> Result<(), StepError> {
         let dir = join(&run, "/hivebox");
         step(|| format!("create {}", show(&dir)), rustix::fs::mkdir(&dir, mode))?;
         let dst = join(&run, "/hivebox/hivebox.sock");
-        step(
-            || format!("create {}", show(&dst)),
-            rustix::fs::open(
-                &dst,
-                rustix::fs::OFlags::CREATE | rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC,
-                rustix::fs::Mode::from_raw_mode(0o666),
-            ),
-        )?;
-        bind(socket, &dst, false, false)?;
+        bind_file(socket, &dst)?;
     }
     if let Some(space) = &plan.ipc {
         let dir = join(root, crate::ipc::IPC_SPACE_MOUNT);
