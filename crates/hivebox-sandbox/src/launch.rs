@@ -148,6 +148,25 @@ pub struct BoxSpec {
     pub output: Option<std::sync::Arc<OwnedFd>>,
     /// What the box's own network namespace reaches (`box.toml`: `network`).
     pub network: crate::net::NetworkMode,
+    /// `network = "decide"`: the box's rules (`box.toml`: `[net]`), used when no `net_decider`
+    /// is given.
+    pub net_rules: crate::netrules::NetRules,
+    /// `network = "decide"`: who decides the box's connections (the daemon, for `hivebox run`).
+    pub net_decider: Option<NetDeciderHandle>,
+    /// The box's cgroup v2 directory: the box's processes are born in it (the launcher moves
+    /// the keeper there unless it is there already). `network = "decide"` needs it (its kernel
+    /// backstop hangs on it).
+    pub cgroup: Option<PathBuf>,
+}
+
+/// A shared [`crate::netdecide::NetDecider`].
+#[derive(Clone)]
+pub struct NetDeciderHandle(pub std::sync::Arc<dyn crate::netdecide::NetDecider>);
+
+impl std::fmt::Debug for NetDeciderHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NetDecider")
+    }
 }
 
 impl BoxSpec {
@@ -166,6 +185,9 @@ impl BoxSpec {
             confine: Some(ConfineOptions::default()),
             output: None,
             network: crate::net::NetworkMode::default(),
+            net_rules: crate::netrules::NetRules::default(),
+            net_decider: None,
+            cgroup: None,
         }
     }
 }
@@ -204,8 +226,10 @@ pub fn layer_dirs(box_dir: &Path, key: &str) -> (PathBuf, PathBuf) {
 pub struct BoxedChild {
     pid: i32,
     enforced: Enforced,
-    /// The box's `pasta` (`network = "full"`), stopped once the keeper is gone.
+    /// The box's `pasta` (`network = "full"` or `"decide"`), stopped once the keeper is gone.
     pasta: Option<crate::net::Pasta>,
+    /// `network = "decide"`: the connection supervisor, then the kernel backstop.
+    decide: Option<(crate::netdecide::Supervisor, crate::sys::bpf::Backstop)>,
 }
 
 impl BoxedChild {
@@ -222,8 +246,14 @@ impl BoxedChild {
     /// Waits for the command; its exit code (`128+N` if signal N killed it) is the status's.
     pub fn wait(self) -> Result<std::process::ExitStatus, SandboxError> {
         let status = wait_pid(self.pid);
+        drop(self.decide);
         drop(self.pasta);
         status
+    }
+
+    /// What the connection supervisor did so far (`network = "decide"`).
+    pub fn net_counts(&self) -> Option<crate::netdecide::Counts> {
+        self.decide.as_ref().map(|(s, _)| s.counts())
     }
 }
 
@@ -266,6 +296,20 @@ struct Plan {
     output: Option<std::sync::Arc<OwnedFd>>,
     /// `pasta` connects the namespace: the keeper waits for the launcher after unsharing.
     full_network: bool,
+    /// `network = "decide"`: the command installs this filter and sends its listener.
+    net_filter: Option<NetFilterPlan>,
+}
+
+/// The decide-mode filter and the socket its listener travels on.
+struct NetFilterPlan {
+    program: Vec<seccompiler::sock_filter>,
+    /// The descriptor number the command moves its end of `socket` to (the filter lets
+    /// `sendmsg` through on it only; close-on-exec).
+    handoff: i32,
+    /// The command's end.
+    child: OwnedFd,
+    /// The launcher's end.
+    parent: OwnedFd,
 }
 
 fn cstr(p: impl AsRef<OsStr>) -> Result<CString, SandboxError> {
@@ -283,6 +327,11 @@ fn prepare(spec: &BoxSpec) -> Result<(Plan, Enforced), SandboxError> {
         return Err(SandboxError::Invalid("no command to run".into()));
     }
     spec.network.check()?;
+    if spec.network == crate::net::NetworkMode::Decide && spec.cgroup.is_none() {
+        return Err(SandboxError::Invalid(
+            "network = \"decide\" needs the box's cgroup (its kernel backstop is attached there)".into(),
+        ));
+    }
     spec.paths.validate()?;
     fn prep<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> SandboxError + 'a {
         move |source| SandboxError::Prepare { what, path: path.to_owned(), source }
@@ -412,9 +461,22 @@ fn prepare(spec: &BoxSpec) -> Result<(Plan, Enforced), SandboxError> {
         envp,
         confine: confined,
         output: spec.output.clone(),
-        full_network: spec.network == crate::net::NetworkMode::Full,
+        full_network: spec.network != crate::net::NetworkMode::None,
+        net_filter: if spec.network == crate::net::NetworkMode::Decide { Some(net_filter_plan()?) } else { None },
     };
     Ok((plan, enforced))
+}
+
+/// The socket pair and filter of `network = "decide"`.
+fn net_filter_plan() -> Result<NetFilterPlan, SandboxError> {
+    use rustix::net::{AddressFamily, SocketFlags, SocketType, socketpair};
+    let (parent, child) = socketpair(AddressFamily::UNIX, SocketType::SEQPACKET, SocketFlags::CLOEXEC, None)
+        .map_err(|e| SandboxError::Os { what: "socketpair", source: e.into() })?;
+    // A number the box's programs are unlikely to use: the highest the descriptor limit allows,
+    // at most 1023.
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile).current.unwrap_or(1024);
+    let handoff = limit.clamp(64, 1024) as i32 - 1;
+    Ok(NetFilterPlan { program: crate::sys::unotify::network_filter(handoff), handoff, child, parent })
 }
 
 /// The IPC part of [`prepare`]: the host sockets and the IPC space, and what they mean for
@@ -486,12 +548,21 @@ pub fn spawn_boxed(spec: &BoxSpec) -> Result<BoxedChild, SandboxError> {
     };
     drop(writer);
     let mut pasta = None;
+    let mut backstop = None;
     let mut pasta_error = None;
     if let (Some((ready_r, ready_w)), Some((go_r, go_w))) = (ready, go) {
         drop((ready_w, go_r));
         let mut byte = [0u8; 1];
         if matches!(rustix::io::read(&ready_r, &mut byte), Ok(1)) {
-            match crate::net::Pasta::start(pid as u32, &spec.box_dir.join("pasta.pid")) {
+            let started = join_cgroup(spec, pid)
+                .and_then(|()| crate::net::Pasta::start(pid as u32, &spec.box_dir.join("pasta.pid")))
+                .and_then(|p| {
+                    if plan.net_filter.is_some() {
+                        backstop = Some(attach_backstop(spec, pid)?);
+                    }
+                    Ok(p)
+                });
+            match started {
                 Ok(p) => {
                     let _ = rustix::io::write(&go_w, b"g");
                     pasta = Some(p);
@@ -500,6 +571,14 @@ pub fn spawn_boxed(spec: &BoxSpec) -> Result<BoxedChild, SandboxError> {
             }
         }
         drop(go_w);
+    } else if let Err(e) = join_cgroup(spec, pid) {
+        // The keeper has not forked yet and waits for nothing: stop it before it does.
+        let _ = rustix::process::kill_process(
+            rustix::process::Pid::from_raw(pid).expect("a forked child's pid"),
+            rustix::process::Signal::KILL,
+        );
+        let _ = wait_pid(pid);
+        return Err(e);
     }
     let mut report = Vec::new();
     let read = std::fs::File::from(reader).read_to_end(&mut report);
@@ -537,12 +616,89 @@ pub fn spawn_boxed(spec: &BoxSpec) -> Result<BoxedChild, SandboxError> {
             status,
         });
     }
+    let decide = match (&plan.net_filter, backstop) {
+        (Some(f), Some(backstop)) => {
+            let listener = receive_listener(&f.parent)?;
+            let decider = match &spec.net_decider {
+                Some(d) => d.0.clone(),
+                None => std::sync::Arc::new(crate::netdecide::RulesDecider(spec.net_rules.clone())),
+            };
+            let supervisor = crate::netdecide::Supervisor::start(listener, decider)
+                .map_err(|source| SandboxError::Os { what: "start the connection supervisor", source })?;
+            Some((supervisor, backstop))
+        }
+        _ => None,
+    };
     let path = spec.box_dir.join("enforced.json");
     let json = serde_json::to_string_pretty(&enforced).unwrap_or_default();
     if let Err(source) = std::fs::write(&path, json) {
         return Err(SandboxError::Prepare { what: "write", path, source });
     }
-    Ok(BoxedChild { pid, enforced, pasta })
+    Ok(BoxedChild { pid, enforced, pasta, decide })
+}
+
+/// Moves the keeper (before it forks) into the box's cgroup, unless the launcher is in it
+/// already (then the keeper was born there).
+fn join_cgroup(spec: &BoxSpec, keeper: i32) -> Result<(), SandboxError> {
+    let Some(cgroup) = &spec.cgroup else { return Ok(()) };
+    let procs = cgroup.join("cgroup.procs");
+    let members = std::fs::read_to_string(&procs)
+        .map_err(|source| SandboxError::Prepare { what: "read", path: procs.clone(), source })?;
+    let me = std::process::id().to_string();
+    if members.lines().any(|l| l == me) {
+        return Ok(());
+    }
+    std::fs::write(&procs, keeper.to_string())
+        .map_err(|source| SandboxError::Prepare { what: "move the box's keeper into", path: procs, source })
+}
+
+/// Attaches the kernel backstop of `network = "decide"` to the box's cgroup: only this
+/// process may connect the box's sockets.
+fn attach_backstop(spec: &BoxSpec, keeper: i32) -> Result<crate::sys::bpf::Backstop, SandboxError> {
+    let cgroup = spec.cgroup.as_ref().expect("checked in prepare");
+    let dir = std::fs::File::open(cgroup)
+        .map_err(|source| SandboxError::Prepare { what: "open the cgroup", path: cgroup.clone(), source })?;
+    let ns = std::fs::File::open(format!("/proc/{keeper}/ns/net"))
+        .map_err(|source| SandboxError::Os { what: "open the box's network namespace", source })?;
+    // The namespace's cookie, read off a socket made in it by a thread that enters it.
+    let cookie = std::thread::scope(|s| {
+        s.spawn(|| -> io::Result<u64> {
+            rustix::thread::move_into_link_name_space(ns.as_fd(), Some(rustix::thread::LinkNameSpaceType::Network))?;
+            let sock = rustix::net::socket_with(
+                rustix::net::AddressFamily::INET,
+                rustix::net::SocketType::DGRAM,
+                rustix::net::SocketFlags::CLOEXEC,
+                None,
+            )?;
+            crate::sys::unotify::netns_cookie(sock.as_fd())
+        })
+        .join()
+        .unwrap_or_else(|_| Err(io::Error::other("the thread reading the namespace's cookie panicked")))
+    })
+    .map_err(|source| SandboxError::Os { what: "read the box's network namespace cookie", source })?;
+    crate::sys::bpf::attach(dir.as_fd(), cookie, std::process::id()).map_err(|why| {
+        SandboxError::Invalid(format!("network = \"decide\": cannot attach the kernel backstop: {why}"))
+    })
+}
+
+/// The listener the box's command sent before exec.
+fn receive_listener(sock: &OwnedFd) -> Result<OwnedFd, SandboxError> {
+    use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, recvmsg};
+    let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = RecvAncillaryBuffer::new(&mut space);
+    let mut byte = [0u8; 1];
+    let got = recvmsg(sock, &mut [io::IoSliceMut::new(&mut byte)], &mut control, RecvFlags::DONTWAIT | RecvFlags::CMSG_CLOEXEC);
+    if let Err(e) = got {
+        return Err(SandboxError::Os { what: "receive the box's seccomp listener", source: e.into() });
+    }
+    for message in control.drain() {
+        if let RecvAncillaryMessage::ScmRights(mut fds) = message
+            && let Some(fd) = fds.next()
+        {
+            return Ok(fd);
+        }
+    }
+    Err(SandboxError::Invalid("the box's command sent no seccomp listener".into()))
 }
 
 /// A message for the parent: a kind byte, the text, a NUL.
@@ -779,6 +935,26 @@ fn build_root(plan: &Plan) -> Result<(), StepError> {
     Ok(())
 }
 
+/// `network = "decide"`: installs the filter and sends its listener to the launcher. Makes no
+/// allocation (between fork and exec).
+fn send_listener(f: &NetFilterPlan) -> Result<(), (&'static str, io::Error)> {
+    use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags, sendmsg};
+    // Our end goes to the one number on which the filter lets sendmsg through.
+    let handoff = process::dup_to(f.child.as_fd(), f.handoff).map_err(|e| ("move the hand-off socket", e))?;
+    // Set already by the confinement; needed anyway to install a filter without privilege.
+    rustix::thread::set_no_new_privs(true).map_err(|e| ("set no_new_privs", e.into()))?;
+    let listener = crate::sys::unotify::install(&f.program).map_err(|e| ("install the network filter", e))?;
+    let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    let fds = [listener.as_fd()];
+    if !control.push(SendAncillaryMessage::ScmRights(&fds)) {
+        return Err(("send the network filter's listener", io::Error::from_raw_os_error(libc::ENOBUFS)));
+    }
+    sendmsg(&handoff, &[io::IoSlice::new(b"L")], &mut control, SendFlags::empty())
+        .map_err(|e| ("send the network filter's listener", e.into()))?;
+    Ok(())
+}
+
 /// The command's process: its working directory, capabilities, confinement, exec.
 fn command(plan: &Plan, pipe: OwnedFd) -> ! {
     if rustix::process::chdir(&plan.cwd).is_err() {
@@ -797,6 +973,11 @@ fn command(plan: &Plan, pipe: OwnedFd) -> ! {
         && let Err(e) = c.apply()
     {
         fail(&pipe, "confine the command", e);
+    }
+    if let Some(f) = &plan.net_filter
+        && let Err((step, e)) = send_listener(f)
+    {
+        fail(&pipe, step, e);
     }
     let argv: Vec<*const libc::c_char> =
         plan.argv.iter().map(|a| a.as_ptr()).chain(std::iter::once(std::ptr::null())).collect();

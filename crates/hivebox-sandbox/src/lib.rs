@@ -11,6 +11,8 @@ pub mod inspect;
 pub mod ipc;
 pub mod launch;
 pub mod net;
+pub mod netdecide;
+pub mod netrules;
 pub mod sys;
 
 pub use launch::{BoxSpec, BoxedChild, SandboxError, run_boxed, spawn_boxed};

@@ -21,7 +21,8 @@ pub enum NetworkMode {
     None,
     /// The outside through `pasta`; the host's loopback stays unreachable.
     Full,
-    /// Each connection decided by the daemon: not implemented yet (starting such a box fails).
+    /// The outside through `pasta`, each new destination decided (`crate::netdecide`): the
+    /// box's rules, or a person through `hivebox decide`.
     Decide,
 }
 
@@ -35,14 +36,10 @@ impl NetworkMode {
         }
     }
 
-    /// Refuses the modes that cannot be enforced yet.
+    /// Refuses the modes that cannot be enforced here (every mode can, on Linux 5.19 or later
+    /// with cgroup v2; what the kernel refuses is reported when the box starts).
     pub fn check(self) -> Result<(), SandboxError> {
-        match self {
-            NetworkMode::Decide => {
-                Err(SandboxError::Invalid("network = \"decide\" is not implemented yet; use none or full".into()))
-            }
-            _ => Ok(()),
-        }
+        Ok(())
     }
 
     /// What it enforces, for the `Enforced` record.
@@ -56,7 +53,16 @@ impl NetworkMode {
                  mapped, no port forwarding either way; abstract sockets split)",
                 BOX_IPV4.0, BOX_IPV6.0
             ),
-            NetworkMode::Decide => "decide: not implemented".into(),
+            NetworkMode::Decide => format!(
+                "decide: a private network namespace connected by pasta ({}/24, {}/64; host loopback not mapped, no \
+                 port forwarding); every connect, addressed sendto, sendmsg and sendmmsg of a TCP or UDP socket is \
+                 stopped by seccomp user notification and decided (the box's own loopback is always allowed); \
+                 allowed ones are made by the launcher on its copy of the socket with the checked copy of the \
+                 address; other IP protocols cannot be opened; kernel backstop: eBPF cgroup hooks (connect4, \
+                 connect6, sendmsg4, sendmsg6) refuse every connect and addressed send on the box's sockets by any \
+                 process but the launcher",
+                BOX_IPV4.0, BOX_IPV6.0
+            ),
         }
     }
 }
@@ -120,9 +126,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn decide_is_refused_for_now() {
-        assert!(NetworkMode::Decide.check().is_err());
-        assert!(NetworkMode::None.check().is_ok());
+    fn the_default_is_no_network() {
         assert_eq!(NetworkMode::default(), NetworkMode::None);
+        assert_eq!(NetworkMode::Decide.as_str(), "decide");
     }
 }

@@ -2,7 +2,9 @@
 
 #![allow(unsafe_code)]
 
+pub mod bpf;
 pub mod net;
 pub mod pre_exec;
 pub mod process;
 pub mod seccomp;
+pub mod unotify;

@@ -122,3 +122,21 @@ pub fn join_ipc_namespace(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<()> {
     rustix::thread::move_into_link_name_space(fd, Some(rustix::thread::LinkNameSpaceType::InterProcessCommunication))
         .map_err(io::Error::from)
 }
+
+/// `dup3(fd, target, O_CLOEXEC)`: a close-on-exec copy of `fd` at descriptor number `target`
+/// (whatever was open there is closed). Makes no allocation.
+pub fn dup_to(fd: std::os::fd::BorrowedFd<'_>, target: i32) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    if fd.as_raw_fd() == target {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    // SAFETY: dup3 only manipulates the descriptor table; `fd` is live (borrowed), and the
+    // caller gives up whatever `target` held (the launcher's children own no descriptor at
+    // that number that Rust code still uses).
+    let r = unsafe { libc::dup3(fd.as_raw_fd(), target, libc::O_CLOEXEC) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: dup3 succeeded, so `r` is an open descriptor now owned by nothing else.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(r) })
+}

@@ -186,12 +186,3 @@ fn two_processes_of_one_box_talk_over_its_loopback() {
         assert_eq!(out.trim(), "hello 0", "{mode:?}: {out}");
     }
 }
-
-#[test]
-fn decide_is_refused_until_implemented() {
-    let home = tempfile::Builder::new().prefix("hivebox-escape-").tempdir_in("/var/tmp").unwrap();
-    let mut spec = BoxSpec::new("net", home.path(), vec!["/bin/true".into()]);
-    spec.network = NetworkMode::Decide;
-    let err = hivebox_sandbox::spawn_boxed(&spec).expect_err("decide must not start");
-    assert!(err.to_string().contains("not implemented"), "{err}");
-}
