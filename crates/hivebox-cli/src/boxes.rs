@@ -11,7 +11,7 @@ use hivebox_core::NtStatus;
 use hivebox_daemon::boxes::{BoxInfo, box_cgroup, check_name};
 use hivebox_proto::{Reply, Request};
 use std::io::ErrorKind;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -328,6 +328,13 @@ pub fn run_in_box(args: &[String]) -> Result<i32> {
     }
     spec.socket = Some(std::path::absolute(&socket).context("cannot find the daemon's socket")?);
     spec.network = settings.network;
+    spec.net_rules = settings.net;
+    spec.cgroup = Some(cgroup.clone());
+    spec.net_decider = Some(hivebox_sandbox::launch::NetDeciderHandle(std::sync::Arc::new(DaemonDecider {
+        socket: socket.clone(),
+        box_name: name.clone(),
+        idle: std::sync::Mutex::new(Vec::new()),
+    })));
     spec.paths = hivebox_sandbox::launch::PathSettings {
         open: settings.open,
         read_only: settings.read_only,
@@ -351,6 +358,55 @@ pub fn run_in_box(args: &[String]) -> Result<i32> {
     let status = child.wait().context("cannot wait for the command")?;
     use std::os::unix::process::ExitStatusExt;
     Ok(status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+}
+
+/// Network decisions asked of the daemon (`network = "decide"`): it applies the box's rules
+/// and asks `hivebox decide`. One connection per question in flight (a question may wait for
+/// a person; the daemon answers a connection's requests in order).
+struct DaemonDecider {
+    socket: PathBuf,
+    box_name: String,
+    idle: std::sync::Mutex<Vec<Connection>>,
+}
+
+impl hivebox_sandbox::netdecide::NetDecider for DaemonDecider {
+    fn decide(&self, c: &hivebox_sandbox::netrules::Connection) -> hivebox_sandbox::netdecide::NetAnswer {
+        use hivebox_sandbox::netdecide::NetAnswer;
+        let deny = NetAnswer { allow: false, remember: false };
+        let pooled = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let mut conn = match pooled.map_or_else(|| Connection::connect(&self.socket), Ok) {
+            Ok(conn) => conn,
+            Err(e) => {
+                eprintln!("hivebox run: the daemon cannot be asked about {} {}: {e}; denied", c.proto.as_str(), c.dest);
+                return deny;
+            }
+        };
+        let request = Request::NetDecide {
+            box_name: self.box_name.clone(),
+            pid: c.pid,
+            protocol: c.proto.as_str().into(),
+            address: c.dest.ip().to_string(),
+            port: c.dest.port(),
+        };
+        match conn.call(&request) {
+            Ok(Reply::NetVerdict { allow, remember }) => {
+                self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(conn);
+                NetAnswer { allow, remember }
+            }
+            Ok(Reply::Error { status, message }) => {
+                eprintln!("hivebox run: the daemon refused to decide {} {}: {status} {message}; denied", c.proto.as_str(), c.dest);
+                deny
+            }
+            Ok(other) => {
+                eprintln!("hivebox run: the daemon answered a network question with {other:?}; denied");
+                deny
+            }
+            Err(e) => {
+                eprintln!("hivebox run: asking the daemon about {} {} failed: {e}; denied", c.proto.as_str(), c.dest);
+                deny
+            }
+        }
+    }
 }
 
 /// The box's settings (`box.toml`), for its path settings.

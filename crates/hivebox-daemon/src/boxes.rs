@@ -120,9 +120,9 @@ pub struct Settings {
     /// Host paths the box does not see (an empty read-only tmpfs covers them).
     #[serde(default)]
     pub hidden: Vec<PathBuf>,
-    /// What the box's network namespace reaches: `none` (only its own loopback; the default
-    /// while `decide` is not implemented), `full` (through pasta, host loopback unreachable),
-    /// `decide` (refused at box start for now). `docs/sandbox.md`, "Network".
+    /// What the box's network namespace reaches: `none` (only its own loopback; the
+    /// default), `full` (through pasta, host loopback unreachable), `decide` (through pasta,
+    /// each new destination decided by the `[net]` rules). `docs/sandbox.md`, "Network".
     #[serde(default)]
     pub network: hivebox_sandbox::net::NetworkMode,
     /// Host unix sockets bind-mounted into the box at the same path (`docs/sandbox.md`,
@@ -132,6 +132,10 @@ pub struct Settings {
     /// The IPC space the box shares with the other boxes naming it (`<home>/ipc/<NAME>`).
     #[serde(default, deserialize_with = "de_ipc_space")]
     pub ipc_space: Option<String>,
+    /// `network = "decide"`: the rules deciding each new destination (`[net]`;
+    /// `docs/sandbox.md`, "Network decisions").
+    #[serde(default)]
+    pub net: hivebox_sandbox::netrules::NetRules,
 }
 
 fn de_host_sockets<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<PathBuf>, D::Error> {

@@ -100,20 +100,32 @@ impl DecisionHub {
     }
 }
 
-impl Decider for DecisionHub {
-    fn decide(&self, event: &ProtectionEvent, timeout_ms: u64) -> Option<Decision> {
-        let k = key(event);
+/// How a question to the deciders ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Asked {
+    /// An earlier "always"/"never" answer applied; nobody was asked.
+    Remembered(Verdict),
+    /// A decider answered.
+    Answered(Verdict),
+    /// No decider is subscribed, or none answered in time.
+    NoAnswer,
+}
+
+impl DecisionHub {
+    /// Asks the deciders about the event `json` and waits up to `timeout_ms` for an answer.
+    /// Questions with the same `key` share "always"/"never" answers.
+    pub fn ask(&self, json: String, key: (String, String), timeout_ms: u64) -> Asked {
+        let k = key;
         let mut st = self.state.lock();
         if let Some(v) = st.remembered.get(&k) {
-            return Some(decision(*v));
+            return Asked::Remembered(*v);
         }
         if st.deciders.is_empty() {
-            return None;
+            return Asked::NoAnswer;
         }
         st.next_id += 1;
         let id = st.next_id;
         let deadline = Instant::now() + Duration::from_millis(timeout_ms);
-        let json = event.to_json();
         for (_, out) in &st.deciders {
             out.push(Push::Decision { id, event: json.clone(), timeout_ms });
         }
@@ -137,7 +149,16 @@ impl Decider for DecisionHub {
         for (_, out) in &st.deciders {
             out.push(Push::Decided { id, outcome });
         }
-        verdict.map(decision)
+        verdict.map_or(Asked::NoAnswer, Asked::Answered)
+    }
+}
+
+impl Decider for DecisionHub {
+    fn decide(&self, event: &ProtectionEvent, timeout_ms: u64) -> Option<Decision> {
+        match self.ask(event.to_json(), key(event), timeout_ms) {
+            Asked::Remembered(v) | Asked::Answered(v) => Some(decision(v)),
+            Asked::NoAnswer => None,
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 use anyhow::{Context, Result};
 use hivebox_core::protect::{EventQueue, ProtectionEvent};
 use std::fs::{File, OpenOptions};
+use parking_lot::Mutex;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -46,15 +47,23 @@ impl EventLog {
     /// Appends one event (one line), rotating first if the line would pass the limit;
     /// returns the line (without its newline).
     pub fn append(&mut self, event: &ProtectionEvent) -> Result<String> {
-        let mut line = event.to_json();
+        let line = event.to_json();
+        self.append_line(&line)?;
+        Ok(line)
+    }
+
+    /// Appends one JSON line (an event of another kind: a network decision), rotating as
+    /// [`EventLog::append`] does.
+    pub fn append_line(&mut self, json: &str) -> Result<()> {
+        let mut line = String::with_capacity(json.len() + 1);
+        line.push_str(json);
         line.push('\n');
         if self.size > 0 && self.size + line.len() as u64 > self.max_bytes {
             self.rotate()?;
         }
         self.file.write_all(line.as_bytes()).context("cannot write to the event log")?;
         self.size += line.len() as u64;
-        line.pop();
-        Ok(line)
+        Ok(())
     }
 
     fn rotate(&mut self) -> Result<()> {
@@ -86,20 +95,20 @@ pub struct Writer {
 impl Writer {
     /// Starts the worker; `also` sees each event and its JSON line once it is logged (the
     /// daemon hands them to live subscribers).
-    pub fn start(queue: Arc<EventQueue>, mut log: EventLog, also: Option<EventHook>) -> Result<Self> {
+    pub fn start(queue: Arc<EventQueue>, log: Arc<Mutex<EventLog>>, also: Option<EventHook>) -> Result<Self> {
         let q = queue.clone();
         let worker = std::thread::Builder::new()
             .name("hivebox-events".into())
             .spawn(move || {
                 let mut n = 0;
                 while let Some(e) = q.pop() {
-                    let line = log.append(&e)?;
+                    let line = log.lock().append(&e)?;
                     if let Some(f) = &also {
                         f(&e, &line);
                     }
                     n += 1;
                 }
-                log.sync()?;
+                log.lock().sync()?;
                 Ok(n)
             })
             .context("cannot start the event writer thread")?;

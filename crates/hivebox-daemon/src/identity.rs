@@ -89,6 +89,30 @@ fn facts(pid: u32) -> io::Result<(String, Option<String>)> {
     Ok((image, box_of_cgroup(&cgroup)))
 }
 
+/// The strictest seccomp mode of a live process's threads (`Seccomp:` in each
+/// `/proc/PID/task/TID/status`; filters are per thread): 0 only if no thread is filtered.
+pub fn seccomp_mode(pid: u32) -> io::Result<u32> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot list the threads of process {pid}: {e}")))?;
+    let mut mode = 0;
+    for task in tasks {
+        let path = task?.path().join("status");
+        let status = match std::fs::read_to_string(&path) {
+            Ok(s) => s,
+            // A thread that ended meanwhile.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(io::Error::new(e.kind(), format!("cannot read {}: {e}", path.display()))),
+        };
+        let m: u32 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Seccomp:"))
+            .and_then(|v| v.trim().parse().ok())
+            .ok_or_else(|| io::Error::other(format!("{} has no Seccomp line", path.display())))?;
+        mode = mode.max(m);
+    }
+    Ok(mode)
+}
+
 /// The pid a pidfd refers to (`Pid:` in its fdinfo); `None` once the process has exited.
 fn pid_of_pidfd(pidfd: &OwnedFd) -> io::Result<Option<u32>> {
     use std::os::fd::AsRawFd;
@@ -102,7 +126,7 @@ fn pid_of_pidfd(pidfd: &OwnedFd) -> io::Result<Option<u32>> {
 }
 
 /// Whether the pinned process has exited (a pidfd polls readable then).
-fn exited(pidfd: &OwnedFd) -> io::Result<bool> {
+pub fn exited(pidfd: &OwnedFd) -> io::Result<bool> {
     use rustix::event::{PollFd, PollFlags, poll};
     let mut fds = [PollFd::new(pidfd, PollFlags::IN)];
     let zero = rustix::time::Timespec { tv_sec: 0, tv_nsec: 0 };

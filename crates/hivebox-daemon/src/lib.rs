@@ -23,6 +23,7 @@ pub mod decide;
 pub mod embedded;
 pub mod events;
 pub mod identity;
+pub mod netdecide;
 pub mod protection;
 pub mod server;
 pub mod session;

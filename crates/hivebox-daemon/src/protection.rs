@@ -37,6 +37,7 @@ pub fn load_policy(home: &Path) -> Result<(CompiledPolicy, String)> {
 #[derive(Debug)]
 pub struct Protection {
     writer: Writer,
+    log: Arc<parking_lot::Mutex<EventLog>>,
     filter: Arc<ProtectionFilter>,
     home: PathBuf,
 }
@@ -47,11 +48,16 @@ impl Protection {
         let (policy, _) = load_policy(home)?;
         let max =
             std::env::var("HIVEBOX_EVENTS_MAX_BYTES").ok().and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_MAX_BYTES);
-        let log = EventLog::open(&home.join("events"), max)?;
+        let log = Arc::new(parking_lot::Mutex::new(EventLog::open(&home.join("events"), max)?));
         let queue = Arc::new(EventQueue::new(1 << 16, 8));
         let filter = ProtectionFilter::new(policy, queue.clone(), clock);
         filter.register(registry).map_err(|s| anyhow::anyhow!("the protection filter could not be registered: {s}"))?;
-        Ok(Protection { writer: Writer::start(queue, log, also)?, filter, home: home.to_owned() })
+        Ok(Protection { writer: Writer::start(queue, log.clone(), also)?, log, filter, home: home.to_owned() })
+    }
+
+    /// The event log, for events that do not come from the filter (network decisions).
+    pub fn log(&self) -> &Arc<parking_lot::Mutex<EventLog>> {
+        &self.log
     }
 
     /// The filter.

@@ -20,6 +20,7 @@
 use crate::boxes::BoxManager;
 use crate::decide::DecisionHub;
 use crate::identity::{self, Peer};
+use crate::netdecide::{Asker, NetDecisions, Question};
 use crate::protection::Protection;
 use crate::session::{Host, Session};
 use anyhow::{Context, Result};
@@ -131,9 +132,13 @@ struct Subscriber {
 
 impl Subscribers {
     fn publish(&self, event: &ProtectionEvent, line: &str) {
+        self.publish_line(event.box_name.as_deref(), event.verdict.name(), line);
+    }
+
+    fn publish_line(&self, box_name: Option<&str>, verdict: &str, line: &str) {
         for s in self.list.lock().iter() {
-            let box_ok = s.box_name.as_deref().is_none_or(|b| event.box_name.as_deref() == Some(b));
-            let verdict_ok = s.verdict.as_deref().is_none_or(|v| v == event.verdict.name());
+            let box_ok = s.box_name.as_deref().is_none_or(|b| box_name == Some(b));
+            let verdict_ok = s.verdict.as_deref().is_none_or(|v| v == verdict);
             if box_ok && verdict_ok {
                 s.out.push(Push::Event(line.to_owned()));
             }
@@ -147,6 +152,7 @@ struct Shared {
     protection: Protection,
     decisions: Arc<DecisionHub>,
     subscribers: Arc<Subscribers>,
+    net: Arc<NetDecisions>,
     uid: u32,
     stopping: AtomicBool,
     next_conn: AtomicU64,
@@ -225,12 +231,23 @@ impl Daemon {
         std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o660))
             .with_context(|| format!("cannot set the mode of {}", socket.display()))?;
         boxes.start_watcher().context("cannot start the ephemeral boxes' watcher")?;
+        let publish: crate::netdecide::Publish = {
+            let s = subscribers.clone();
+            Arc::new(move |b: Option<&str>, verdict: &str, line: &str| s.publish_line(b, verdict, line))
+        };
+        let net = Arc::new(NetDecisions::new(
+            opts.home.join(hivebox_hive::BOXES_DIR),
+            decisions.clone(),
+            protection.log().clone(),
+            publish,
+        ));
         let shared = Arc::new(Shared {
             home,
             boxes,
             protection,
             decisions,
             subscribers,
+            net,
             uid: rustix::process::geteuid().as_raw(),
             stopping: AtomicBool::new(false),
             next_conn: AtomicU64::new(1),
@@ -417,10 +434,19 @@ fn serve(stream: UnixStream, conn: u64, weak: &Weak<Shared>) {
     session.set_boxes(shared.boxes.clone());
     let decisions = shared.decisions.clone();
     let subscribers = shared.subscribers.clone();
+    let net = Net {
+        service: shared.net.clone(),
+        asker: Asker {
+            privileged,
+            pid: peer.pid,
+            pidfd: peer.pidfd.as_ref().and_then(|p| p.try_clone().ok()),
+            box_name: peer.box_name.clone(),
+        },
+    };
     // Only the connection's own thread holds the daemon from here on through `weak`.
     drop(shared);
     tracing::debug!(conn, peer = %who, "connected");
-    let end = run_connection(stream, conn, &mut session, &syncs, &out, &decisions, &subscribers);
+    let end = run_connection(stream, conn, &mut session, &syncs, &out, &decisions, &subscribers, &net);
     decisions.unsubscribe(conn);
     subscribers.list.lock().retain(|s| s.conn != conn);
     let (handles, txns) = (session.open_handles(), 0);
@@ -498,6 +524,13 @@ impl Batch {
     }
 }
 
+/// A connection's access to network decisions.
+struct Net {
+    service: Arc<NetDecisions>,
+    asker: Asker,
+}
+
+#[allow(clippy::too_many_arguments)]
 fn run_connection(
     mut stream: UnixStream,
     conn: u64,
@@ -506,6 +539,7 @@ fn run_connection(
     out: &Arc<Out>,
     decisions: &Arc<DecisionHub>,
     subscribers: &Arc<Subscribers>,
+    net: &Net,
 ) -> std::result::Result<(), String> {
     let mut input = FrameBuffer::new();
     let mut batch = Batch { replies: Vec::new(), syncs: Vec::new(), bytes: Vec::with_capacity(READ_CHUNK) };
@@ -576,6 +610,10 @@ fn run_connection(
                     batch.send(out).map_err(write_failed)?;
                     decisions.subscribe(conn, out.clone());
                     continue;
+                }
+                Request::NetDecide { box_name, pid, protocol, address, port } => {
+                    let q = Question { box_name: &box_name, pid, protocol: &protocol, address: &address, port };
+                    net.service.decide(&net.asker, &q)
                 }
                 Request::Decide { id: d, verdict, remember } => match decisions.answer(d, verdict, remember) {
                     Ok(()) => Reply::Done,

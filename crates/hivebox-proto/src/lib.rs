@@ -22,7 +22,7 @@ pub use message::{Decided, Identity, Push, Reply, Request, ServerMessage, Verdic
 
 /// Protocol version this crate speaks (sent in [`Request::Hello`]).
 /// Version 2 added the box requests (`BoxCreate` ... `BoxCommit`, operations `0x50`-`0x56`).
-pub const VERSION: u16 = 2;
+pub const VERSION: u16 = 3;
 /// The four bytes that open a client's hello.
 pub const MAGIC: [u8; 4] = *b"HVBX";
 /// Largest frame body either side accepts (16 MiB: a saved key's image can be large).

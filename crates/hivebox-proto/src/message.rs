@@ -265,6 +265,21 @@ pub enum Request {
         /// Overwrite host keys that changed since the box first changed them.
         force: bool,
     },
+    /// Decides a boxed process's new network destination (`network = "decide"`) by the box's
+    /// rules, asking the deciders when they say `ask`; answered with `NetVerdict`. Only a
+    /// box's launcher may ask (a peer outside every seccomp filter).
+    NetDecide {
+        /// The box.
+        box_name: String,
+        /// The process making the connection (host pid; it must be in the box).
+        pid: u32,
+        /// `tcp` or `udp`.
+        protocol: String,
+        /// The destination address (IPv4 or IPv6 text).
+        address: String,
+        /// The destination port.
+        port: u16,
+    },
 }
 
 /// Who the daemon found the client to be (from the kernel).
@@ -332,6 +347,13 @@ pub enum Reply {
     Hives(Vec<(String, String)>),
     /// Text for a person (a reload's summary).
     Text(String),
+    /// The answer to `NetDecide`.
+    NetVerdict {
+        /// Let the connection through.
+        allow: bool,
+        /// The same answer holds for this program and destination from now on.
+        remember: bool,
+    },
 }
 
 /// A message the daemon sends on its own (frame id 0).
@@ -403,6 +425,7 @@ mod op {
     pub const BOX_DIFF: u8 = 0x54;
     pub const BOX_EXPORT: u8 = 0x55;
     pub const BOX_COMMIT: u8 = 0x56;
+    pub const NET_DECIDE: u8 = 0x60;
 }
 
 mod tag {
@@ -421,6 +444,7 @@ mod tag {
     pub const WATCH: u8 = 0x0C;
     pub const HIVES: u8 = 0x0D;
     pub const TEXT: u8 = 0x0E;
+    pub const NET_VERDICT: u8 = 0x0F;
     pub const NOTIFY: u8 = 0x80;
     pub const EVENT: u8 = 0x81;
     pub const DECISION: u8 = 0x82;
@@ -618,6 +642,9 @@ impl Request {
                 Request::BoxCommit { name, key, force } => {
                     w.u8(op::BOX_COMMIT).str(name).opt_str(key.as_deref()).bool(*force);
                 }
+                Request::NetDecide { box_name, pid, protocol, address, port } => {
+                    w.u8(op::NET_DECIDE).str(box_name).u32(*pid).str(protocol).str(address).u16(*port);
+                }
             }
         });
     }
@@ -716,6 +743,13 @@ impl Request {
                 key: r.opt_string("key")?,
                 force: r.bool("force flag")?,
             },
+            op::NET_DECIDE => Request::NetDecide {
+                box_name: r.string("box name")?,
+                pid: r.u32("pid")?,
+                protocol: r.string("protocol")?,
+                address: r.string("address")?,
+                port: r.u16("port")?,
+            },
             code => return Err(DecodeError::Unknown { kind: "operation", code }),
         };
         r.end()?;
@@ -797,6 +831,9 @@ impl Reply {
                 }
                 Reply::Text(t) => {
                     w.u8(tag::TEXT).str(t);
+                }
+                Reply::NetVerdict { allow, remember } => {
+                    w.u8(tag::NET_VERDICT).bool(*allow).bool(*remember);
                 }
             }
         });
@@ -931,6 +968,7 @@ impl Reply {
                 Reply::Hives(list)
             }
             tag::TEXT => Reply::Text(r.string("text")?),
+            tag::NET_VERDICT => Reply::NetVerdict { allow: r.bool("allow flag")?, remember: r.bool("remember flag")? },
             code => return Err(DecodeError::Unknown { kind: "reply tag", code }),
         })
     }

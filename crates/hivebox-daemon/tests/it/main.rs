@@ -9,6 +9,7 @@ mod faults;
 mod identity;
 mod isolation;
 mod linearizable;
+mod netdecide;
 mod protocol;
 
 use hivebox_client::{Client, Connection, Registry, Transport};
@@ -104,6 +105,7 @@ fn child() {
         "worker" => linearizable::child_worker(&socket, &args),
         "daemon" => faults::child_daemon(&args),
         "isolation" => isolation::child_isolation(&socket, &args),
+        "net" => netdecide::child_net(&socket, &args),
         "echo" => println!("@pong {}", std::process::id()),
         other => panic!("unknown child mode {other}"),
     }

@@ -116,6 +116,9 @@ pub fn request() -> impl Strategy<Value = Request> {
             key,
             force
         }),
+        (text(), any::<u32>(), text(), text(), any::<u16>()).prop_map(|(box_name, pid, protocol, address, port)| {
+            Request::NetDecide { box_name, pid, protocol, address, port }
+        }),
     ]
 }
 
@@ -175,6 +178,7 @@ pub fn reply() -> impl Strategy<Value = Reply> {
         h().prop_map(Reply::Watch),
         vec((text(), text()), 0..5).prop_map(Reply::Hives),
         text().prop_map(Reply::Text),
+        (any::<bool>(), any::<bool>()).prop_map(|(allow, remember)| Reply::NetVerdict { allow, remember }),
     ]
 }
 
@@ -283,6 +287,13 @@ pub fn every_request() -> Vec<Request> {
         Request::BoxDiff { name: "trial".into(), json: true },
         Request::BoxExport { name: "trial".into() },
         Request::BoxCommit { name: "trial".into(), key: Some(r"HKLM\Software\Contoso".into()), force: true },
+        Request::NetDecide {
+            box_name: "trial".into(),
+            pid: 4242,
+            protocol: "tcp".into(),
+            address: "192.0.2.1".into(),
+            port: 443,
+        },
     ]
 }
 
@@ -320,6 +331,7 @@ pub fn every_server_message() -> Vec<ServerMessage> {
         Reply::Watch(4),
         Reply::Hives(vec![(r"\REGISTRY\MACHINE\X".into(), "/tmp/x.hiv".into())]),
         Reply::Text("reloaded".into()),
+        Reply::NetVerdict { allow: true, remember: false },
     ];
     let pushes = vec![
         Push::Notify { watch: 4, status: NtStatus::STATUS_NOTIFY_CLEANUP },
