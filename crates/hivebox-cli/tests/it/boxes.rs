@@ -289,3 +289,81 @@ fn try_and_buy_a_program_installed_in_a_box() {
     std::fs::remove_dir_all(&dir).unwrap();
     ok(&home.reg(&["delete", &key, "/f"]), "clean the host key");
 }
+
+/// The host's first global IPv4 address: what a box reaches through pasta.
+fn host_address() -> String {
+    let out = std::process::Command::new("ip").args(["-4", "-o", "addr", "show", "scope", "global"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let word = text.split_whitespace().skip_while(|w| *w != "inet").nth(1);
+    word.and_then(|w| w.split('/').next().map(str::to_owned))
+        .expect("the machine needs a global IPv4 address for the network tests (ip -4 addr show scope global)")
+}
+
+/// `network = "decide"` end to end: the box's rules allow one destination; another is asked
+/// of a person through `hivebox decide` (here answering deny for every question), and the
+/// refusal reaches the boxed program as EACCES; both decisions are events.
+#[test]
+fn network_decisions_go_through_the_daemon_and_hivebox_decide() {
+    use std::io::{BufRead, BufReader, Read};
+    let home = Home::new();
+    let _daemon = DaemonGuard { home: home.path() };
+    let name = unique("netdecide");
+    let addr = host_address();
+    let allowed = std::net::TcpListener::bind((addr.as_str(), 0)).unwrap();
+    let asked = std::net::TcpListener::bind((addr.as_str(), 0)).unwrap();
+    let (pa, pb) = (allowed.local_addr().unwrap().port(), asked.local_addr().unwrap().port());
+    ok(&home.run(&["box", "create", &name]), "box create");
+    std::fs::write(
+        home.path().join("boxes").join(&name).join("box.toml"),
+        format!(
+            "network = \"decide\"\n[net]\nunmatched = \"deny\"\nask-timeout = 20\n\
+             [[net.rule]]\naction = \"allow\"\nto = \"{addr}\"\nport = {pa}\nproto = \"tcp\"\n\
+             [[net.rule]]\naction = \"ask\"\nto = \"{addr}\"\n"
+        ),
+    )
+    .unwrap();
+    // Starts the daemon.
+    ok(&home.run(&["run", "--box", &name, "--", "/bin/true"]), "first run");
+    let mut decide = std::process::Command::new(env!("CARGO_BIN_EXE_hivebox"))
+        .args(["decide", "--answer", "deny"])
+        .env("HIVEBOX_HOME", home.path())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(decide.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    assert!(line.contains("waiting for decisions"), "{line}");
+    let script = format!(
+        "import socket\nfor port in [{pa}, {pb}]:\n    s = socket.socket()\n    try:\n        s.connect(('{addr}', port)); print(0)\n    except OSError as e:\n        print(e.errno)"
+    );
+    let out = home.run(&["run", "--box", &name, "--", "/usr/bin/python3", "-c", &script]);
+    ok(&out, "run in the decide box");
+    // EACCES: 13.
+    assert_eq!(out.stdout, "0\n13\n", "{out:?}");
+    allowed.set_nonblocking(true).unwrap();
+    asked.set_nonblocking(true).unwrap();
+    assert!(allowed.accept().is_ok(), "the allowed destination was reached");
+    assert!(asked.accept().is_err(), "the denied destination was reached");
+    let _ = decide.kill();
+    let mut said = String::new();
+    decide.stdout.take().unwrap().read_to_string(&mut said).unwrap();
+    let _ = decide.wait();
+    assert!(said.contains(&format!("NetworkConnect tcp {addr}:{pb}")), "{said}");
+    assert!(said.contains("denied"), "{said}");
+    let events = home.run(&["events", "--json", "--box", &name]);
+    ok(&events, "events");
+    let net: Vec<serde_json::Value> = events
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["EventType"] == "NetworkConnect")
+        .collect();
+    assert_eq!(net.len(), 2, "{}", events.stdout);
+    assert_eq!((net[0]["verdict"].as_str(), net[0]["DestinationPort"].as_u64()), (Some("allowed"), Some(pa.into())));
+    assert_eq!((net[1]["verdict"].as_str(), net[1]["decided_by"].as_str()), (Some("denied"), Some("service")));
+    assert!(net[1]["Image"].as_str().unwrap().contains("python3"), "{}", net[1]);
+    ok(&home.run(&["box", "delete", &name]), "box delete");
+}
