@@ -27,6 +27,14 @@
 //!    (the box's upper directory, on the same disk). dd's own timing (no process start-up).
 //!    5 rounds (3 with `--quick`), both files deleted and synced before each, alternating which
 //!    goes first; the median of each side. Target: box ≥ 90% of the host's.
+//! 3. Network decisions: connecting (and closing) a TCP socket to a listener on the host's
+//!    outside address, N times in a row from one process in a box, in a `network = "full"` box
+//!    and in a `network = "decide"` box whose rules allow that destination (so every connect
+//!    after the first is an already-allowed destination: stopped by seccomp, made by the
+//!    launcher on its copy of the socket). Both go through pasta; the difference of the
+//!    per-connect means is the decision overhead. The connecting program is this benchmark
+//!    itself (`--connect-loop`), run in the box. 1,000 connects per round (300 with `--quick`),
+//!    5 rounds (3) alternating the boxes; medians. Target: overhead under 200 µs.
 //!
 //! Run in release (`cargo run --release -p sandbox-bench`).
 
@@ -443,12 +451,98 @@ fn throughput(bench: &Bench, a: &Args) -> Result<()> {
     Ok(())
 }
 
+/// `--connect-loop ADDR PORT N`: connects N times (plus 20 not counted), prints the mean
+/// nanoseconds per connect.
+fn connect_loop(mut it: impl Iterator<Item = String>) -> Result<()> {
+    let addr: std::net::SocketAddr =
+        format!("{}:{}", it.next().context("ADDR")?, it.next().context("PORT")?).parse().context("ADDR:PORT")?;
+    let n: u32 = it.next().context("N")?.parse().context("N")?;
+    for _ in 0..20 {
+        drop(std::net::TcpStream::connect(addr).context("connect")?);
+    }
+    let start = Instant::now();
+    for _ in 0..n {
+        drop(std::net::TcpStream::connect(addr).context("connect")?);
+    }
+    println!("{}", start.elapsed().as_nanos() / u128::from(n.max(1)));
+    Ok(())
+}
+
+/// The host's first global IPv4 address (`ip -4 -o addr show scope global`).
+fn host_address() -> Result<String> {
+    let out = Command::new("ip").args(["-4", "-o", "addr", "show", "scope", "global"]).output()?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let word = text.split_whitespace().skip_while(|w| *w != "inet").nth(1);
+    word.and_then(|w| w.split('/').next().map(str::to_owned)).context("this machine has no global IPv4 address")
+}
+
+fn decisions(bench: &Bench, a: &Args) -> Result<()> {
+    let (n, rounds) = if a.quick { (300, 3) } else { (1000, 5) };
+    let addr = host_address()?;
+    let listener = std::net::TcpListener::bind((addr.as_str(), 0)).context("cannot listen on the host's address")?;
+    let port = listener.local_addr()?.port();
+    std::thread::spawn(move || {
+        for s in listener.incoming() {
+            drop(s);
+        }
+    });
+    println!("== network decisions: {n} connects to {addr}:{port} from a box, decide vs full ({rounds} rounds) ==");
+    let boxes = [
+        ("sandbox-bench-full", "network = \"full\"\n".to_owned()),
+        (
+            "sandbox-bench-decide",
+            format!(
+                "network = \"decide\"\n[net]\nunmatched = \"deny\"\n[[net.rule]]\naction = \"allow\"\nto = \"{addr}\"\nport = {port}\nproto = \"tcp\"\n"
+            ),
+        ),
+    ];
+    for (name, settings) in &boxes {
+        bench.hivebox(["box", "create", name])?;
+        std::fs::write(bench.home.path().join("boxes").join(name).join("box.toml"), settings)?;
+    }
+    let me = std::env::current_exe()?;
+    let mut means = [Vec::new(), Vec::new()];
+    for round in 0..rounds {
+        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        for i in order {
+            let mut c = bench.command(["run", "--box", boxes[i].0, "--"]);
+            c.arg(&me).args(["--connect-loop", &addr, &port.to_string(), &n.to_string()]);
+            let out = checked(c)?;
+            let ns: f64 = String::from_utf8_lossy(&out.stdout).trim().parse().context("the connect loop's output")?;
+            means[i].push(ns / 1e3);
+        }
+    }
+    for (name, _) in &boxes {
+        bench.hivebox(["box", "delete", name])?;
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (full, decide) = (median(&mut means[0]), median(&mut means[1]));
+    let overhead = decide - full;
+    println!("{:<34} {:>14}", "", "µs per connect");
+    println!("{:<34} {:>14.1}", "full (pasta)", full);
+    println!("{:<34} {:>14.1}", "decide, destination allowed", decide);
+    println!("{:<34} {:>14.1}", "decision overhead", overhead);
+    println!(
+        "target: decision overhead for an allowed destination under 200 µs: {} ({overhead:.1} µs)",
+        verdict(overhead < 200.0)
+    );
+    Ok(())
+}
+
 fn main() -> Result<()> {
+    let mut raw = std::env::args().skip(1);
+    if raw.next().as_deref() == Some("--connect-loop") {
+        return connect_loop(raw);
+    }
     let a = args()?;
     ensure!(rustix::process::geteuid().is_root(), "sandbox-bench needs root (hivebox run, drop_caches)");
     let bin = hivebox_binary()?;
     let bench = Bench::start(bin)?;
     startup(&bench, &a)?;
+    decisions(&bench, &a)?;
     throughput(&bench, &a)?;
     Ok(())
 }

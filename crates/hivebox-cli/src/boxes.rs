@@ -394,7 +394,11 @@ impl hivebox_sandbox::netdecide::NetDecider for DaemonDecider {
                 NetAnswer { allow, remember }
             }
             Ok(Reply::Error { status, message }) => {
-                eprintln!("hivebox run: the daemon refused to decide {} {}: {status} {message}; denied", c.proto.as_str(), c.dest);
+                eprintln!(
+                    "hivebox run: the daemon refused to decide {} {}: {status} {message}; denied",
+                    c.proto.as_str(),
+                    c.dest
+                );
                 deny
             }
             Ok(other) => {

@@ -4,8 +4,8 @@
 
 use anyhow::{Context, Result};
 use hivebox_core::protect::{EventQueue, ProtectionEvent};
-use std::fs::{File, OpenOptions};
 use parking_lot::Mutex;
+use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -99,7 +99,10 @@ impl NetDecisions {
             return error(NtStatus::STATUS_OBJECT_NAME_INVALID, e.to_string());
         }
         let Some(proto) = Proto::parse(q.protocol) else {
-            return error(NtStatus::STATUS_INVALID_PARAMETER, format!("protocol {:?}: expected tcp or udp", q.protocol));
+            return error(
+                NtStatus::STATUS_INVALID_PARAMETER,
+                format!("protocol {:?}: expected tcp or udp", q.protocol),
+            );
         };
         let Ok(ip) = q.address.parse::<IpAddr>() else {
             return error(NtStatus::STATUS_INVALID_PARAMETER, format!("address {:?} is not an IP address", q.address));
@@ -110,7 +113,10 @@ impl NetDecisions {
             .and_then(|c| crate::identity::box_of_cgroup(&c))
             .is_some_and(|b| b == q.box_name);
         if !in_box {
-            return error(NtStatus::STATUS_INVALID_PARAMETER, format!("process {} is not in box {}", q.pid, q.box_name));
+            return error(
+                NtStatus::STATUS_INVALID_PARAMETER,
+                format!("process {} is not in box {}", q.pid, q.box_name),
+            );
         }
         let exe = match std::fs::read_link(format!("{proc}/exe")) {
             Ok(p) => p.display().to_string(),

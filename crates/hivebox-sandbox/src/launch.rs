@@ -642,22 +642,31 @@ pub fn spawn_boxed(spec: &BoxSpec) -> Result<BoxedChild, SandboxError> {
 fn join_cgroup(spec: &BoxSpec, keeper: i32) -> Result<(), SandboxError> {
     let Some(cgroup) = &spec.cgroup else { return Ok(()) };
     let procs = cgroup.join("cgroup.procs");
-    let members = std::fs::read_to_string(&procs)
-        .map_err(|source| SandboxError::Prepare { what: "read", path: procs.clone(), source })?;
+    let members = std::fs::read_to_string(&procs).map_err(|source| SandboxError::Prepare {
+        what: "read",
+        path: procs.clone(),
+        source,
+    })?;
     let me = std::process::id().to_string();
     if members.lines().any(|l| l == me) {
         return Ok(());
     }
-    std::fs::write(&procs, keeper.to_string())
-        .map_err(|source| SandboxError::Prepare { what: "move the box's keeper into", path: procs, source })
+    std::fs::write(&procs, keeper.to_string()).map_err(|source| SandboxError::Prepare {
+        what: "move the box's keeper into",
+        path: procs,
+        source,
+    })
 }
 
 /// Attaches the kernel backstop of `network = "decide"` to the box's cgroup: only this
 /// process may connect the box's sockets.
 fn attach_backstop(spec: &BoxSpec, keeper: i32) -> Result<crate::sys::bpf::Backstop, SandboxError> {
     let cgroup = spec.cgroup.as_ref().expect("checked in prepare");
-    let dir = std::fs::File::open(cgroup)
-        .map_err(|source| SandboxError::Prepare { what: "open the cgroup", path: cgroup.clone(), source })?;
+    let dir = std::fs::File::open(cgroup).map_err(|source| SandboxError::Prepare {
+        what: "open the cgroup",
+        path: cgroup.clone(),
+        source,
+    })?;
     let ns = std::fs::File::open(format!("/proc/{keeper}/ns/net"))
         .map_err(|source| SandboxError::Os { what: "open the box's network namespace", source })?;
     // The namespace's cookie, read off a socket made in it by a thread that enters it.
@@ -676,9 +685,8 @@ fn attach_backstop(spec: &BoxSpec, keeper: i32) -> Result<crate::sys::bpf::Backs
         .unwrap_or_else(|_| Err(io::Error::other("the thread reading the namespace's cookie panicked")))
     })
     .map_err(|source| SandboxError::Os { what: "read the box's network namespace cookie", source })?;
-    crate::sys::bpf::attach(dir.as_fd(), cookie, std::process::id()).map_err(|why| {
-        SandboxError::Invalid(format!("network = \"decide\": cannot attach the kernel backstop: {why}"))
-    })
+    crate::sys::bpf::attach(dir.as_fd(), cookie, std::process::id())
+        .map_err(|why| SandboxError::Invalid(format!("network = \"decide\": cannot attach the kernel backstop: {why}")))
 }
 
 /// The listener the box's command sent before exec.
@@ -687,7 +695,12 @@ fn receive_listener(sock: &OwnedFd) -> Result<OwnedFd, SandboxError> {
     let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut control = RecvAncillaryBuffer::new(&mut space);
     let mut byte = [0u8; 1];
-    let got = recvmsg(sock, &mut [io::IoSliceMut::new(&mut byte)], &mut control, RecvFlags::DONTWAIT | RecvFlags::CMSG_CLOEXEC);
+    let got = recvmsg(
+        sock,
+        &mut [io::IoSliceMut::new(&mut byte)],
+        &mut control,
+        RecvFlags::DONTWAIT | RecvFlags::CMSG_CLOEXEC,
+    );
     if let Err(e) = got {
         return Err(SandboxError::Os { what: "receive the box's seccomp listener", source: e.into() });
     }

@@ -116,8 +116,16 @@ impl Pasta {
 }
 
 impl Drop for Pasta {
+    /// Stops pasta and waits (up to two seconds) until it is gone, so that the box's cgroup is
+    /// empty when the launcher returns.
     fn drop(&mut self) {
-        let _ = rustix::process::pidfd_send_signal(&self.pidfd, rustix::process::Signal::TERM);
+        use rustix::event::{PollFd, PollFlags, poll};
+        if rustix::process::pidfd_send_signal(&self.pidfd, rustix::process::Signal::TERM).is_err() {
+            return;
+        }
+        let mut fds = [PollFd::new(&self.pidfd, PollFlags::IN)];
+        let limit = rustix::time::Timespec { tv_sec: 2, tv_nsec: 0 };
+        let _ = poll(&mut fds, Some(&limit));
     }
 }
 

@@ -23,7 +23,7 @@ use crate::sys::unotify::{self, Answer, Notification};
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -73,9 +73,25 @@ type Cache = HashMap<(String, Proto, SocketAddr), bool>;
 
 struct Shared {
     listener: OwnedFd,
+    /// Readable (end of file) once the supervisor is dropped.
+    stop: OwnedFd,
     decider: Arc<dyn NetDecider>,
     cache: Mutex<Cache>,
     counts: Mutex<Counts>,
+    /// Held by the thread waiting for the next call.
+    leader: Mutex<()>,
+    threads: Mutex<Threads>,
+    /// The box is gone or the supervisor stopped.
+    done: std::sync::atomic::AtomicBool,
+}
+
+/// The serving threads.
+#[derive(Default)]
+struct Threads {
+    /// Started (the first included).
+    total: usize,
+    /// Waiting to lead (not handling a call).
+    waiting: usize,
 }
 
 /// The running supervisor; it ends when every process of the box is gone (or when dropped).
@@ -94,11 +110,19 @@ impl std::fmt::Debug for Supervisor {
 impl Supervisor {
     /// Serves `listener` (the box's filter's) with `decider`.
     pub fn start(listener: OwnedFd, decider: Arc<dyn NetDecider>) -> io::Result<Supervisor> {
-        let shared = Arc::new(Shared { listener, decider, cache: Mutex::default(), counts: Mutex::default() });
         let (stop_r, stop_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+        let shared = Arc::new(Shared {
+            listener,
+            stop: stop_r,
+            decider,
+            cache: Mutex::default(),
+            counts: Mutex::default(),
+            leader: Mutex::new(()),
+            threads: Mutex::new(Threads { total: 1, waiting: 0 }),
+            done: std::sync::atomic::AtomicBool::new(false),
+        });
         let s = shared.clone();
-        let thread =
-            std::thread::Builder::new().name("hivebox-net".into()).spawn(move || serve(&s, stop_r.as_fd()))?;
+        let thread = std::thread::Builder::new().name("hivebox-net".into()).spawn(move || serve(&s))?;
         Ok(Supervisor { shared, stop: Some(stop_w), thread: Some(thread) })
     }
 
@@ -117,32 +141,70 @@ impl Drop for Supervisor {
     }
 }
 
-fn serve(shared: &Arc<Shared>, stop: BorrowedFd<'_>) {
+/// The most threads serving one box (calls waiting at once beyond this wait their turn).
+const MAX_THREADS: usize = 128;
+
+/// Leader and followers: the thread holding `leader` waits for the next call and takes it,
+/// then lets the next thread lead and handles the call itself, blocking connects and questions
+/// included. When no thread is left waiting to lead, one more is started, so a call that waits
+/// (a person's answer, a far end's SYN) never holds up the others, while a quick one costs no
+/// hand-off between threads.
+fn serve(shared: &Arc<Shared>) {
+    lock(&shared.threads).waiting += 1;
+    follow(shared);
+}
+
+/// Starts one more serving thread if none is waiting to lead.
+fn more_if_needed(shared: &Arc<Shared>) {
+    let mut t = lock(&shared.threads);
+    if t.waiting == 0 && t.total < MAX_THREADS {
+        let s = shared.clone();
+        t.waiting += 1;
+        let started = std::thread::Builder::new().name("hivebox-net".into()).spawn(move || follow(&s));
+        match started {
+            Ok(_) => t.total += 1,
+            Err(_) => t.waiting -= 1,
+        }
+    }
+}
+
+/// One serving thread's loop (counted as waiting when it starts).
+fn follow(shared: &Arc<Shared>) {
     use rustix::event::{PollFd, PollFlags, poll};
+    let stop = shared.stop.as_fd();
     loop {
-        let mut fds = [
-            PollFd::new(&shared.listener, PollFlags::IN),
-            PollFd::new(&stop, PollFlags::IN),
-        ];
-        match poll(&mut fds, None) {
-            Ok(_) => {}
+        let leading = lock(&shared.leader);
+        if shared.done.load(std::sync::atomic::Ordering::Acquire) {
+            return;
+        }
+        let mut fds = [PollFd::new(&shared.listener, PollFlags::IN), PollFd::new(&stop, PollFlags::IN)];
+        let failed = match poll(&mut fds, None) {
+            Ok(_) => false,
             Err(rustix::io::Errno::INTR) => continue,
-            Err(_) => return,
-        }
+            Err(_) => true,
+        };
         let (l, s) = (fds[0].revents(), fds[1].revents());
-        if !s.is_empty() {
-            return;
-        }
-        if l.contains(PollFlags::IN) {
+        let received = if !failed && s.is_empty() && l.contains(PollFlags::IN) {
             match unotify::receive(shared.listener.as_fd()) {
-                Ok(Some(n)) => dispatch(shared, n),
-                Ok(None) => {}
-                Err(_) => return,
+                Ok(n) => n,
+                Err(_) => {
+                    shared.done.store(true, std::sync::atomic::Ordering::Release);
+                    None
+                }
             }
-        } else if l.intersects(PollFlags::HUP | PollFlags::ERR | PollFlags::NVAL) {
-            // Every process of the box is gone.
-            return;
-        }
+        } else {
+            if failed || !s.is_empty() || l.intersects(PollFlags::HUP | PollFlags::ERR | PollFlags::NVAL) {
+                // Stopped, or every process of the box is gone.
+                shared.done.store(true, std::sync::atomic::Ordering::Release);
+            }
+            None
+        };
+        drop(leading);
+        let Some(n) = received else { continue };
+        lock(&shared.threads).waiting -= 1;
+        more_if_needed(shared);
+        dispatch(shared, n);
+        lock(&shared.threads).waiting += 1;
     }
 }
 
@@ -182,32 +244,18 @@ fn dispatch(shared: &Arc<Shared>, n: Notification) {
             } else {
                 lock(&shared.cache).get(&(c.exe.clone(), c.proto, c.dest)).copied()
             };
-            let blocking = matches!(&act, Act::Connect { sock, .. } if !is_nonblocking(sock) && !is_loopback(c.dest.ip()));
-            if let (Some(allow), false) = (cached, blocking) {
-                let a = perform(shared, &n, &c, allow, act);
-                finish(shared, &n, a);
-                return;
-            }
-            // The decider may wait for a person, and a blocking connect for the far end: off
-            // the loop, so that the box's other calls go on meanwhile.
-            let s = shared.clone();
-            let spawned = std::thread::Builder::new().name("hivebox-net-decide".into()).spawn(move || {
-                let allow = match cached {
-                    Some(a) => a,
-                    None => {
-                        let answer = s.decider.decide(&c);
-                        if answer.remember {
-                            lock(&s.cache).insert((c.exe.clone(), c.proto, c.dest), answer.allow);
-                        }
-                        answer.allow
+            let allow = match cached {
+                Some(a) => a,
+                None => {
+                    let answer = shared.decider.decide(&c);
+                    if answer.remember {
+                        lock(&shared.cache).insert((c.exe.clone(), c.proto, c.dest), answer.allow);
                     }
-                };
-                let a = perform(&s, &n, &c, allow, act);
-                finish(&s, &n, a);
-            });
-            if spawned.is_err() {
-                finish(shared, &n, Answer::Error(libc::EAGAIN));
-            }
+                    answer.allow
+                }
+            };
+            let a = perform(shared, &n, &c, allow, act);
+            finish(shared, &n, a);
         }
     }
 }
@@ -233,10 +281,6 @@ fn is_loopback(ip: IpAddr) -> bool {
     ip.to_canonical().is_loopback()
 }
 
-fn is_nonblocking(sock: &OwnedFd) -> bool {
-    rustix::fs::fcntl_getfl(sock).is_ok_and(|f| f.contains(rustix::fs::OFlags::NONBLOCK))
-}
-
 /// The largest datagram sent on a caller's behalf (bigger ones fail with `EMSGSIZE`, as UDP
 /// would).
 const MAX_DATAGRAM: usize = 65_535;
@@ -260,9 +304,7 @@ fn look(shared: &Shared, n: &Notification) -> io::Result<Plan> {
     };
     let Some(proto) = network_proto(&sock) else { return Ok(Plan::Now(Answer::Continue)) };
     let stream = proto == Proto::Tcp;
-    let exe = || {
-        std::fs::read_link(format!("/proc/{}/exe", n.pid)).map(|p| p.to_string_lossy().into_owned())
-    };
+    let exe = || std::fs::read_link(format!("/proc/{}/exe", n.pid)).map(|p| p.to_string_lossy().into_owned());
     match n.nr {
         libc::SYS_connect => {
             let name = read_name(n.pid, n.args[1], n.args[2])?;

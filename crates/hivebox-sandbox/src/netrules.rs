@@ -361,7 +361,10 @@ mod tests {
         assert_eq!(o(conn("/bin/x", Proto::Tcp, "192.0.2.7:443")), Outcome { action: Action::Allow, rule: Some(1) });
         assert_eq!(o(conn("/bin/x", Proto::Udp, "192.0.2.7:443")).action, Action::Deny);
         assert_eq!(o(conn("/bin/x", Proto::Tcp, "192.0.2.7:8080")).action, Action::Deny);
-        assert_eq!(o(conn("/usr/bin/curl", Proto::Tcp, "198.51.100.1:22")), Outcome { action: Action::Ask, rule: Some(2) });
+        assert_eq!(
+            o(conn("/usr/bin/curl", Proto::Tcp, "198.51.100.1:22")),
+            Outcome { action: Action::Ask, rule: Some(2) }
+        );
         // An IPv4-mapped IPv6 destination is its IPv4 address: no way around rule 0.
         assert_eq!(o(conn("/bin/x", Proto::Tcp, "[::ffff:192.0.2.66]:443")).action, Action::Deny);
     }

@@ -95,7 +95,21 @@ fn the_box_s_rules_decide_and_each_decision_is_an_event() {
     let out = ask(
         &d,
         &cg,
-        &[&name, "tcp", "192.0.2.9", "443", "udp", "192.0.2.9", "443", "tcp", "::ffff:192.0.2.9", "443", "tcp", "203.0.113.1", "80"],
+        &[
+            &name,
+            "tcp",
+            "192.0.2.9",
+            "443",
+            "udp",
+            "192.0.2.9",
+            "443",
+            "tcp",
+            "::ffff:192.0.2.9",
+            "443",
+            "tcp",
+            "203.0.113.1",
+            "80",
+        ],
     );
     assert_eq!(out, ["allow true", "deny true", "allow true", "deny true"]);
     wait_for("the events to be logged", || events(&d).len() == 4);
@@ -104,11 +118,20 @@ fn the_box_s_rules_decide_and_each_decision_is_an_event() {
     assert_eq!(ev[0]["box"], name.as_str());
     assert_eq!(ev[0]["DestinationIp"], "192.0.2.9");
     assert_eq!(ev[0]["Protocol"], "tcp");
-    assert!(ev[0]["rules"][0].as_str().unwrap().starts_with("net rule 1: allow tcp to 192.0.2.0/24 port 443"), "{}", ev[0]);
+    assert!(
+        ev[0]["rules"][0].as_str().unwrap().starts_with("net rule 1: allow tcp to 192.0.2.0/24 port 443"),
+        "{}",
+        ev[0]
+    );
     assert_eq!(ev[2]["DestinationIp"], "192.0.2.9", "a mapped address is decided as its IPv4 address");
     assert_eq!(ev[3]["verdict"], "denied");
     assert_eq!(ev[3]["rules"][0], "unmatched: deny");
-    assert!(ev[3]["Image"].as_str().unwrap().ends_with(std::env::current_exe().unwrap().file_name().unwrap().to_str().unwrap()));
+    assert!(
+        ev[3]["Image"]
+            .as_str()
+            .unwrap()
+            .ends_with(std::env::current_exe().unwrap().file_name().unwrap().to_str().unwrap())
+    );
 }
 
 #[test]

@@ -126,7 +126,10 @@ pub fn attach(cgroup: BorrowedFd<'_>, netns_cookie: u64, launcher_tgid: u32) -> 
         let prog = bpf(BPF_PROG_LOAD, &mut load).map_err(|e| {
             let end = log.iter().position(|b| *b == 0).unwrap_or(log.len());
             let verifier = String::from_utf8_lossy(&log[..end]).trim().replace('\n', "; ");
-            format!("the kernel refused the {name} program: {e}{}", if verifier.is_empty() { String::new() } else { format!(" ({verifier})") })
+            format!(
+                "the kernel refused the {name} program: {e}{}",
+                if verifier.is_empty() { String::new() } else { format!(" ({verifier})") }
+            )
         })?;
         // SAFETY: BPF_PROG_LOAD returned a new descriptor that nothing else owns.
         let prog = unsafe { OwnedFd::from_raw_fd(prog) };

@@ -62,7 +62,8 @@ pub fn network_filter(handoff: i32) -> Vec<sock_filter> {
         /* 7 */ insn(BPF_RET_K, 0, 0, RET_USER_NOTIF),
         /* 8 */ insn(BPF_JEQ_K, 0, 6, nr(libc::SYS_sendto)),
         // sendto: notify unless the address (argument 4) is NULL.
-        /* 9 */ insn(BPF_LD_W_ABS, 0, 0, arg_lo(4)),
+        /* 9 */
+        insn(BPF_LD_W_ABS, 0, 0, arg_lo(4)),
         /* 10 */ insn(BPF_JEQ_K, 0, 2, 0),
         /* 11 */ insn(BPF_LD_W_ABS, 0, 0, arg_hi(4)),
         /* 12 */ insn(BPF_JEQ_K, 1, 0, 0),
@@ -70,13 +71,15 @@ pub fn network_filter(handoff: i32) -> Vec<sock_filter> {
         /* 14 */ insn(BPF_RET_K, 0, 0, RET_ALLOW),
         /* 15 */ insn(BPF_JEQ_K, 0, 4, nr(libc::SYS_sendmsg)),
         // sendmsg: notify unless on the hand-off descriptor (the kernel reads the low 32 bits).
-        /* 16 */ insn(BPF_LD_W_ABS, 0, 0, arg_lo(0)),
+        /* 16 */
+        insn(BPF_LD_W_ABS, 0, 0, arg_lo(0)),
         /* 17 */ insn(BPF_JEQ_K, 1, 0, handoff as u32),
         /* 18 */ insn(BPF_RET_K, 0, 0, RET_USER_NOTIF),
         /* 19 */ insn(BPF_RET_K, 0, 0, RET_ALLOW),
         /* 20 */ insn(BPF_JEQ_K, 0, 10, nr(libc::SYS_socket)),
         // socket: AF_INET / AF_INET6 only with protocol 0, TCP or UDP.
-        /* 21 */ insn(BPF_LD_W_ABS, 0, 0, arg_lo(0)),
+        /* 21 */
+        insn(BPF_LD_W_ABS, 0, 0, arg_lo(0)),
         /* 22 */ insn(BPF_JEQ_K, 2, 0, libc::AF_INET as u32),
         /* 23 */ insn(BPF_JEQ_K, 1, 0, libc::AF_INET6 as u32),
         /* 24 */ insn(BPF_JA, 0, 0, 5),
