@@ -15,7 +15,11 @@ pub const NOT_ENFORCED: [(&str, &str); 3] = [
          does not start; a box reaches nothing outside its own namespace (none) or the outside through pasta \
          (full)",
     ),
-    ("D-Bus filtering", "not enforced: the system and session buses are reachable if their sockets are visible"),
+    (
+        "D-Bus decisions",
+        "not enforced: the bus proxy applies the box's fixed rules (names, interfaces, members, object paths), \
+         never a method's arguments, and asks no one",
+    ),
     ("protection from the host", "not enforced: host processes can still see and act on boxed processes"),
 ];
 
