@@ -341,6 +341,7 @@ pub fn run_in_box(args: &[String]) -> Result<i32> {
         hidden: settings.hidden,
     };
     spec.host_sockets = settings.host_sockets;
+    spec.dbus = settings.dbus;
     spec.ipc_space = settings
         .ipc_space
         .map(|space| hivebox_sandbox::ipc::IpcSpace::new(&space, &home))

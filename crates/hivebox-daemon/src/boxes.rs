@@ -136,6 +136,12 @@ pub struct Settings {
     /// `docs/sandbox.md`, "Network decisions").
     #[serde(default)]
     pub net: hivebox_sandbox::netrules::NetRules,
+    /// The D-Bus system and session buses, each reached only through a filtering proxy with
+    /// the rules given (`[dbus.system]`, `[dbus.session]`: `see`, `talk`, `own`, `call`,
+    /// `broadcast`; none by default), or not at all (`dbus = "none"`, `dbus.system = "none"`).
+    /// `docs/sandbox.md`, "System bus".
+    #[serde(default)]
+    pub dbus: hivebox_sandbox::dbus::DbusSettings,
 }
 
 fn de_host_sockets<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<PathBuf>, D::Error> {
@@ -875,6 +881,47 @@ mod tests {
         assert!(n == 3 && m.contains(".."), "{n} {m}");
         let (n, m) = line("ephemeral = false\nipc-space = \"a/b\"\n");
         assert!(n == 2 && m.contains("ipc-space \"a/b\""), "{n} {m}");
+    }
+
+    #[test]
+    fn dbus_settings_are_parsed_and_checked() {
+        use hivebox_sandbox::dbus::{BusAccess, BusRules, DbusSettings};
+        assert_eq!(parse_settings("").unwrap().dbus, DbusSettings::default());
+        assert_eq!(parse_settings("dbus = \"none\"\n").unwrap().dbus, DbusSettings::none());
+        let text = "[dbus.system]\ntalk = [\"org.example.Service\"]\ncall = \
+                    [\"org.example.Other=org.example.Iface.Get@/org/example\"]\n\n[dbus]\nsession = \"none\"\n";
+        let d = parse_settings(text).unwrap().dbus;
+        assert_eq!(d.session, BusAccess::None);
+        assert_eq!(
+            d.system,
+            BusAccess::Filtered(BusRules {
+                talk: vec!["org.example.Service".into()],
+                call: vec!["org.example.Other=org.example.Iface.Get@/org/example".into()],
+                ..BusRules::default()
+            })
+        );
+        let d =
+            parse_settings("dbus = { system = \"filtered\", session = { own = [\"org.example.*\"] } }\n").unwrap().dbus;
+        assert_eq!(d.system, BusAccess::default());
+        assert!(matches!(d.session, BusAccess::Filtered(r) if r.own == ["org.example.*"]));
+        let line = |text: &str| {
+            let e = parse_settings(text).unwrap_err();
+            (text[..e.span().unwrap().start].matches('\n').count() + 1, e.message().to_owned())
+        };
+        let (n, m) = line("ephemeral = false\n[dbus.system]\ntalk = [\"org.example.Fine\", \"org..Bad\"]\n");
+        assert!(n == 3 && m.contains("\"org..Bad\"") && m.contains("empty element"), "{n} {m}");
+        let (n, m) = line("[dbus.session]\n\ncall = [\"org.example.Service=Method\"]\n");
+        assert!(n == 3 && m.contains("org.example.Service=Method"), "{n} {m}");
+        let (n, m) = line("[dbus.system]\nown = [\":1.42\"]\n");
+        assert!(n == 2 && m.contains(":1.42") && m.contains("unique"), "{n} {m}");
+        let (_, m) = line("[dbus.system]\ntalks = [\"org.example.Service\"]\n");
+        assert!(m.contains("talks"), "{m}");
+        let (_, m) = line("[dbus]\nsystem = \"open\"\n");
+        assert!(m.contains("\"open\"") && m.contains("none"), "{m}");
+        let (_, m) = line("dbus = \"all\"\n");
+        assert!(m.contains("\"all\""), "{m}");
+        let (_, m) = line("[dbus]\nbus = \"none\"\n");
+        assert!(m.contains("bus"), "{m}");
     }
 
     #[test]

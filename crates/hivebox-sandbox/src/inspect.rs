@@ -9,7 +9,11 @@ use std::path::Path;
 
 /// The mechanisms the sandbox does not provide yet: always listed as not enforced.
 pub const NOT_ENFORCED: [(&str, &str); 2] = [
-    ("D-Bus filtering", "not enforced: the system and session buses are reachable if their sockets are visible"),
+    (
+        "D-Bus decisions",
+        "not enforced: the bus proxy applies the box's fixed rules (names, interfaces, members, object paths), \
+         never a method's arguments, and asks no one",
+    ),
     ("protection from the host", "not enforced: host processes can still see and act on boxed processes"),
 ];
 

@@ -13,7 +13,8 @@
 //!
 //! Setup failures are reported through a close-on-exec pipe: nothing runs when one step fails.
 //! The keeper also unshares a network namespace and brings its `lo` up; with `network =
-//! "full"` the launcher connects it through `pasta` before init starts (`crate::net`).
+//! "full"` the launcher connects it through `pasta` before init starts (`crate::net`). The
+//! D-Bus proxies (`crate::dbus`) are started and listening before the keeper is forked.
 
 use crate::Enforced;
 use crate::confine::{self, ConfineOptions};
@@ -157,6 +158,11 @@ pub struct BoxSpec {
     /// the keeper there unless it is there already). `network = "decide"` needs it (its kernel
     /// backstop hangs on it).
     pub cgroup: Option<PathBuf>,
+    /// What the box gets of the host's D-Bus buses (`box.toml`: `[dbus]`): by default each
+    /// through a filtering proxy with no rules.
+    pub dbus: crate::dbus::DbusSettings,
+    /// Where the host's buses are; by default found from the launcher's environment.
+    pub host_buses: crate::dbus::HostBuses,
 }
 
 /// A shared [`crate::netdecide::NetDecider`].
@@ -188,6 +194,8 @@ impl BoxSpec {
             net_rules: crate::netrules::NetRules::default(),
             net_decider: None,
             cgroup: None,
+            dbus: crate::dbus::DbusSettings::default(),
+            host_buses: crate::dbus::HostBuses::default(),
         }
     }
 }
@@ -230,6 +238,8 @@ pub struct BoxedChild {
     pasta: Option<crate::net::Pasta>,
     /// `network = "decide"`: the connection supervisor, then the kernel backstop.
     decide: Option<(crate::netdecide::Supervisor, crate::sys::bpf::Backstop)>,
+    /// The box's D-Bus proxies, stopped once the keeper is gone.
+    dbus: Option<crate::dbus::Proxies>,
 }
 
 impl BoxedChild {
@@ -248,6 +258,7 @@ impl BoxedChild {
         let status = wait_pid(self.pid);
         drop(self.decide);
         drop(self.pasta);
+        drop(self.dbus);
         status
     }
 
@@ -298,6 +309,9 @@ struct Plan {
     full_network: bool,
     /// `network = "decide"`: the command installs this filter and sends its listener.
     net_filter: Option<NetFilterPlan>,
+    /// The D-Bus proxies' sockets: the host path, the directories to create in the box's
+    /// `/run` (outermost first) and the path in the box, all under the new root.
+    buses: Vec<(CString, Vec<CString>, CString)>,
 }
 
 /// The decide-mode filter and the socket its listener travels on.
@@ -322,7 +336,7 @@ fn under(root: &Path, p: &Path) -> PathBuf {
     root.join(p.strip_prefix("/").unwrap_or(p))
 }
 
-fn prepare(spec: &BoxSpec) -> Result<(Plan, Enforced), SandboxError> {
+fn prepare(spec: &BoxSpec) -> Result<(Plan, Enforced, crate::dbus::Plan), SandboxError> {
     if spec.command.is_empty() {
         return Err(SandboxError::Invalid("no command to run".into()));
     }
@@ -409,6 +423,16 @@ fn prepare(spec: &BoxSpec) -> Result<(Plan, Enforced), SandboxError> {
         note("hidden paths", list(&spec.paths.hidden));
     }
     let (host_sockets, ipc) = prepare_ipc(spec, &mut enforced)?;
+    // Settings that bind host paths into the box must not hold a host bus's socket.
+    let holes: Vec<(&str, &Path)> = spec
+        .paths
+        .open
+        .iter()
+        .map(|p| ("open path", p.as_path()))
+        .chain(spec.paths.read_only.iter().map(|p| ("read-only path", p.as_path())))
+        .chain(spec.host_sockets.iter().map(|p| ("host socket", p.as_path())))
+        .collect();
+    let dbus = crate::dbus::prepare(&spec.dbus, &spec.host_buses, &holes, &box_dir, &mut enforced)?;
     let confined = spec.confine.as_ref().map(confine::prepare).transpose()?;
     if let Some(c) = &confined {
         enforced.mechanisms.extend(c.enforced().mechanisms.iter().cloned());
@@ -430,6 +454,13 @@ fn prepare(spec: &BoxSpec) -> Result<(Plan, Enforced), SandboxError> {
     set("HIVEBOX_BOX", spec.name.clone().into());
     if socket.is_some() {
         set("HIVEBOX_SOCKET", BOX_SOCKET.into());
+    }
+    // The host's bus addresses mean nothing in the box: a bus it gets is its proxy's.
+    for bus in [crate::dbus::Bus::System, crate::dbus::Bus::Session] {
+        env.retain(|(k, _)| k != bus.env_var());
+    }
+    for bus in dbus.buses() {
+        env.push((bus.env_var().into(), format!("unix:path={}", bus.box_path()).into()));
     }
     for (k, v) in &spec.env {
         env.retain(|(ek, _)| ek != k);
@@ -463,8 +494,17 @@ fn prepare(spec: &BoxSpec) -> Result<(Plan, Enforced), SandboxError> {
         output: spec.output.clone(),
         full_network: spec.network != crate::net::NetworkMode::None,
         net_filter: if spec.network == crate::net::NetworkMode::Decide { Some(net_filter_plan()?) } else { None },
+        buses: dbus
+            .buses()
+            .filter_map(|bus| dbus.socket(bus).map(|src| (src, Path::new(bus.box_path()))))
+            .map(|(src, at)| {
+                let dirs: Vec<&Path> = at.ancestors().skip(1).filter(|d| d.starts_with("/run/")).collect();
+                let dirs = dirs.iter().rev().map(|d| cstr(under(&root, d))).collect::<Result<_, _>>()?;
+                Ok((cstr(src)?, dirs, cstr(under(&root, at))?))
+            })
+            .collect::<Result<_, SandboxError>>()?,
     };
-    Ok((plan, enforced))
+    Ok((plan, enforced, dbus))
 }
 
 /// The socket pair and filter of `network = "decide"`.
@@ -527,7 +567,9 @@ fn prepare_ipc(
 /// Starts `spec` in its box; returns once the command was executed (or the setup failed,
 /// in which case nothing ran). Writes what is enforced to `<box>/enforced.json`.
 pub fn spawn_boxed(spec: &BoxSpec) -> Result<BoxedChild, SandboxError> {
-    let (plan, mut enforced) = prepare(spec)?;
+    let (plan, mut enforced, dbus) = prepare(spec)?;
+    // Listening before the box exists: its programs never find a bus socket without a proxy.
+    let dbus = crate::dbus::start(&dbus)?;
     // Held until the box is set up: the first box of an IPC space makes its namespace.
     let space_lock = plan.ipc.as_ref().map(crate::ipc::lock_space).transpose()?;
     let pipe = || {
@@ -634,7 +676,7 @@ pub fn spawn_boxed(spec: &BoxSpec) -> Result<BoxedChild, SandboxError> {
     if let Err(source) = std::fs::write(&path, json) {
         return Err(SandboxError::Prepare { what: "write", path, source });
     }
-    Ok(BoxedChild { pid, enforced, pasta, decide })
+    Ok(BoxedChild { pid, enforced, pasta, decide, dbus })
 }
 
 /// Moves the keeper (before it forks) into the box's cgroup, unless the launcher is in it
@@ -918,6 +960,16 @@ fn build_root(plan: &Plan) -> Result<(), StepError> {
         step(|| format!("create {}", show(&dir)), rustix::fs::mkdir(&dir, mode))?;
         let dst = join(&run, "/hivebox/hivebox.sock");
         bind_file(socket, &dst)?;
+    }
+    // The bus proxies' sockets, in directories of the box's own (so far nearly empty) /run.
+    for (src, dirs, at) in &plan.buses {
+        for d in dirs {
+            match rustix::fs::mkdir(d, mode) {
+                Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                Err(e) => return Err(StepError(format!("create {}", show(d)), e.into())),
+            }
+        }
+        bind_file(src, at)?;
     }
     if let Some(space) = &plan.ipc {
         let dir = join(root, crate::ipc::IPC_SPACE_MOUNT);

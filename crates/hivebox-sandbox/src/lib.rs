@@ -6,6 +6,7 @@
 //! refuses is an error, not a skip.
 
 pub mod confine;
+pub mod dbus;
 pub mod fs;
 pub mod inspect;
 pub mod ipc;

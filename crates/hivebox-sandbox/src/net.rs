@@ -124,7 +124,7 @@ impl Drop for Pasta {
             return;
         }
         let mut fds = [PollFd::new(&self.pidfd, PollFlags::IN)];
-        let limit = rustix::time::Timespec { tv_sec: 2, tv_nsec: 0 };
+        let limit = rustix::event::Timespec { tv_sec: 2, tv_nsec: 0 };
         let _ = poll(&mut fds, Some(&limit));
     }
 }

@@ -1,5 +1,5 @@
-//! Running [`Prepared::apply`](crate::confine::Prepared::apply) in a `std::process::Command`
-//! child between `fork` and `exec`.
+//! Work in a `std::process::Command` child between `fork` and `exec`: running
+//! [`Prepared::apply`](crate::confine::Prepared::apply), keeping a descriptor open.
 
 use std::io;
 use std::os::unix::process::CommandExt;
@@ -24,4 +24,20 @@ pub fn confine_command(cmd: &mut Command, prepared: Arc<Prepared>) -> &mut Comma
 /// Spawns `cmd` confined by `prepared` (see [`confine_command`]).
 pub fn spawn_confined(cmd: &mut Command, prepared: Arc<Prepared>) -> io::Result<Child> {
     confine_command(cmd, prepared).spawn()
+}
+
+/// Makes `cmd`'s child keep `fd` open across `exec`, at the same number (the parent's copy stays
+/// close-on-exec, so no other child inherits it). `fd` must stay open until the child is
+/// spawned.
+pub fn keep_fd<'a>(cmd: &'a mut Command, fd: std::os::fd::BorrowedFd<'_>) -> &'a mut Command {
+    use std::os::fd::AsRawFd;
+    let raw = fd.as_raw_fd();
+    let hook = move || {
+        // SAFETY: runs in the child between fork and exec: fcntl is an async-signal-safe system
+        // call, and nothing here allocates or takes a lock. `raw` is open in the child, whose
+        // descriptor table is a copy of the parent's.
+        if unsafe { libc::fcntl(raw, libc::F_SETFD, 0) } < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+    };
+    // SAFETY: the hook only makes an async-signal-safe system call (see above).
+    unsafe { cmd.pre_exec(hook) }
 }
