@@ -298,23 +298,22 @@ pub fn run_in_box(args: &[String]) -> Result<i32> {
         .ok_or_else(|| anyhow!("no cgroup v2 hierarchy is mounted (see /proc/self/mountinfo): boxes need one"))?;
     may_enter(&cgroup)?;
     let socket = crate::daemon::socket_path();
-    let client = ensure_daemon(&socket)?;
-    match client.call(Request::BoxCreate { name: name.clone(), ephemeral }) {
+    // A plain connection, no reader thread: the launcher stays single-threaded, so that its
+    // keeper can be born in the box's cgroup.
+    let mut conn = ensure_daemon(&socket)?;
+    let created = conn
+        .call(&Request::BoxCreate { name: name.clone(), ephemeral })
+        .with_context(|| format!("cannot ask the daemon to create box {name}"))?;
+    match created {
         Reply::Done => {}
-        Reply::Error { status: NtStatus::STATUS_OBJECT_NAME_COLLISION, .. } => existing_box(&client, &name, ephemeral)?,
+        // The box must be usable: one whose hive is damaged, say, runs nothing.
+        Reply::Error { status: NtStatus::STATUS_OBJECT_NAME_COLLISION, .. } => {
+            existing_box(&mut conn, &name, ephemeral)?
+        }
         other => return Err(refusal(other).context(format!("cannot create box {name}"))),
     }
-    drop(client);
-    enter_cgroup(&cgroup, &name)?;
-    // From here on this process is boxed. The daemon must serve it as box NAME before the
-    // command starts: if it cannot (a damaged hive, say), nothing runs.
-    let check = Connection::connect(&socket)
-        .with_context(|| format!("the daemon does not serve box {name}; {} was not run", command[0]))?;
-    let seen = check.identity().box_name.clone();
-    if seen.as_deref() != Some(name.as_str()) {
-        bail!("the daemon sees this process in box {seen:?}, not {name:?}; {} was not run", command[0]);
-    }
-    drop(check);
+    drop(conn);
+    make_cgroup(&cgroup)?;
     let home = std::path::absolute(hivebox_hive::default_home()).context("cannot find the hivebox home")?;
     let box_dir = home.join(hivebox_hive::BOXES_DIR).join(&name);
     let settings = read_settings(&box_dir)?;
@@ -456,8 +455,9 @@ fn run_usage(what: &str) -> i32 {
 }
 
 /// The box exists already: fine, but say so when it is not of the kind asked for.
-fn existing_box(client: &Client, name: &str, ephemeral: bool) -> Result<()> {
-    let text = match client.call(Request::BoxList) {
+fn existing_box(conn: &mut Connection, name: &str, ephemeral: bool) -> Result<()> {
+    let listed = conn.call(&Request::BoxList).context("cannot ask the daemon for the boxes")?;
+    let text = match listed {
         Reply::Text(t) => t,
         other => return Err(refusal(other).context("cannot list the boxes")),
     };
@@ -501,36 +501,29 @@ fn may_enter(cgroup: &Path) -> Result<()> {
     })
 }
 
-/// Creates box `name`'s cgroup if need be and moves this process into it, so that everything
-/// it starts from now on is born in the box; checks that the kernel agrees.
-fn enter_cgroup(cgroup: &Path, name: &str) -> Result<()> {
-    let hint = |e: &std::io::Error| match e.kind() {
-        ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem => {
-            " (hivebox run needs root to create and join cgroups)"
-        }
-        _ => "",
-    };
-    std::fs::create_dir_all(cgroup)
-        .map_err(|e| anyhow!("cannot create the box's cgroup {}: {e}{}", cgroup.display(), hint(&e)))?;
-    let procs = cgroup.join("cgroup.procs");
-    std::fs::write(&procs, std::process::id().to_string())
-        .map_err(|e| anyhow!("cannot move this process into {}: {e}{}", procs.display(), hint(&e)))?;
-    let mine = std::fs::read_to_string("/proc/self/cgroup").context("cannot read /proc/self/cgroup")?;
-    let boxed = hivebox_daemon::identity::box_of_cgroup(&mine);
-    if boxed.as_deref() != Some(name) {
-        bail!(
-            "this process is not in box {name} after joining {} (/proc/self/cgroup: {})",
-            procs.display(),
-            mine.trim()
-        );
-    }
-    Ok(())
+/// Creates box `name`'s cgroup if need be: the box's processes are born in it (the launcher
+/// stays outside).
+fn make_cgroup(cgroup: &Path) -> Result<()> {
+    std::fs::create_dir_all(cgroup).map_err(|e| {
+        let hint = match e.kind() {
+            ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem => {
+                " (hivebox run needs root to create cgroups)"
+            }
+            _ => "",
+        };
+        anyhow!("cannot create the box's cgroup {}: {e}{hint}", cgroup.display())
+    })
 }
 
 /// Connects to the daemon, starting one (detached, logging to `$HIVEBOX_HOME/daemon.log`) if
 /// none listens; waits up to 5 seconds for it.
-fn ensure_daemon(socket: &Path) -> Result<Client> {
-    if let Some(c) = crate::daemon::connect(socket)? {
+fn ensure_daemon(socket: &Path) -> Result<Connection> {
+    let connect = |socket: &Path| match Connection::connect(socket) {
+        Ok(c) => Ok(Some(c)),
+        Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::ConnectionRefused) => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("cannot connect to the hivebox daemon at {}", socket.display())),
+    };
+    if let Some(c) = connect(socket)? {
         return Ok(c);
     }
     // Absolute: the daemon runs from `/`, so as not to keep this directory busy.
@@ -563,7 +556,7 @@ fn ensure_daemon(socket: &Path) -> Result<Client> {
         .with_context(|| format!("cannot start {} daemon", exe.display()))?;
     let until = Instant::now() + Duration::from_secs(5);
     loop {
-        if let Some(c) = crate::daemon::connect(socket)? {
+        if let Some(c) = connect(socket)? {
             eprintln!("hivebox run: started the hivebox daemon (pid {}, log {})", child.id(), log_path.display());
             return Ok(c);
         }

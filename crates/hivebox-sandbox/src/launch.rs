@@ -577,10 +577,21 @@ pub fn spawn_boxed(spec: &BoxSpec) -> Result<BoxedChild, SandboxError> {
             .map_err(|e| SandboxError::Os { what: "pipe", source: e.into() })
     };
     let (reader, writer) = pipe()?;
-    // `network = "full"`: the keeper says when its namespace exists (`ready`), then waits
-    // for pasta to be connected (`go`; end of file when pasta failed).
-    let (ready, go) = if plan.full_network { (Some(pipe()?), Some(pipe()?)) } else { (None, None) };
-    let pid = match process::fork().map_err(|source| SandboxError::Os { what: "fork", source })? {
+    // The keeper is born in the box's cgroup (clone3 with CLONE_INTO_CGROUP: no migration, which
+    // costs a grace period of the kernel's) when this process has a single thread, as a fork
+    // needs for its child to use the C library safely; otherwise it is forked and moved.
+    let cgroup = open_cgroup(spec)?;
+    let born_inside = cgroup.is_some() && process::single_threaded();
+    let must_move = cgroup.is_some() && !born_inside;
+    // The keeper says when its namespaces exist (`ready`), then waits (`go`; end of file when
+    // something failed) while the launcher moves it into the cgroup, connects its network
+    // through pasta and attaches the decide mode's backstop.
+    let (ready, go) = if plan.full_network || must_move { (Some(pipe()?), Some(pipe()?)) } else { (None, None) };
+    let forked = match cgroup.as_ref().filter(|_| born_inside) {
+        Some(dir) => process::fork_into(dir.as_fd()),
+        None => process::fork(),
+    };
+    let pid = match forked.map_err(|source| SandboxError::Os { what: "fork the box's keeper", source })? {
         Forked::Child => {
             drop(reader);
             let sync = ready.zip(go).map(|((_, ready_w), (go_r, _))| (ready_w, go_r));
@@ -596,8 +607,13 @@ pub fn spawn_boxed(spec: &BoxSpec) -> Result<BoxedChild, SandboxError> {
         drop((ready_w, go_r));
         let mut byte = [0u8; 1];
         if matches!(rustix::io::read(&ready_r, &mut byte), Ok(1)) {
-            let started = join_cgroup(spec, pid)
-                .and_then(|()| crate::net::Pasta::start(pid as u32, &spec.box_dir.join("pasta.pid")))
+            let started = (if must_move { move_keeper(spec, pid) } else { Ok(()) })
+                .and_then(|()| {
+                    if !plan.full_network {
+                        return Ok(None);
+                    }
+                    crate::net::Pasta::start(pid as u32, &spec.box_dir.join("pasta.pid")).map(Some)
+                })
                 .and_then(|p| {
                     if plan.net_filter.is_some() {
                         backstop = Some(attach_backstop(spec, pid)?);
@@ -607,20 +623,12 @@ pub fn spawn_boxed(spec: &BoxSpec) -> Result<BoxedChild, SandboxError> {
             match started {
                 Ok(p) => {
                     let _ = rustix::io::write(&go_w, b"g");
-                    pasta = Some(p);
+                    pasta = p;
                 }
                 Err(e) => pasta_error = Some(e),
             }
         }
         drop(go_w);
-    } else if let Err(e) = join_cgroup(spec, pid) {
-        // The keeper has not forked yet and waits for nothing: stop it before it does.
-        let _ = rustix::process::kill_process(
-            rustix::process::Pid::from_raw(pid).expect("a forked child's pid"),
-            rustix::process::Signal::KILL,
-        );
-        let _ = wait_pid(pid);
-        return Err(e);
     }
     let mut report = Vec::new();
     let read = std::fs::File::from(reader).read_to_end(&mut report);
@@ -679,10 +687,10 @@ pub fn spawn_boxed(spec: &BoxSpec) -> Result<BoxedChild, SandboxError> {
     Ok(BoxedChild { pid, enforced, pasta, decide, dbus })
 }
 
-/// Moves the keeper (before it forks) into the box's cgroup, unless the launcher is in it
-/// already (then the keeper was born there).
-fn join_cgroup(spec: &BoxSpec, keeper: i32) -> Result<(), SandboxError> {
-    let Some(cgroup) = &spec.cgroup else { return Ok(()) };
+/// The box's cgroup directory, unless there is none or the launcher is in it already (then
+/// its children are born there anyway).
+fn open_cgroup(spec: &BoxSpec) -> Result<Option<OwnedFd>, SandboxError> {
+    let Some(cgroup) = &spec.cgroup else { return Ok(None) };
     let procs = cgroup.join("cgroup.procs");
     let members = std::fs::read_to_string(&procs).map_err(|source| SandboxError::Prepare {
         what: "read",
@@ -691,8 +699,20 @@ fn join_cgroup(spec: &BoxSpec, keeper: i32) -> Result<(), SandboxError> {
     })?;
     let me = std::process::id().to_string();
     if members.lines().any(|l| l == me) {
-        return Ok(());
+        return Ok(None);
     }
+    let dir = std::fs::File::open(cgroup).map_err(|source| SandboxError::Prepare {
+        what: "open the cgroup",
+        path: cgroup.clone(),
+        source,
+    })?;
+    Ok(Some(dir.into()))
+}
+
+/// Moves the keeper (waiting, before it forks) into the box's cgroup.
+fn move_keeper(spec: &BoxSpec, keeper: i32) -> Result<(), SandboxError> {
+    let Some(cgroup) = &spec.cgroup else { return Ok(()) };
+    let procs = cgroup.join("cgroup.procs");
     std::fs::write(&procs, keeper.to_string()).map_err(|source| SandboxError::Prepare {
         what: "move the box's keeper into",
         path: procs,
@@ -796,7 +816,7 @@ fn keeper(plan: &Plan, pipe: OwnedFd, net_sync: Option<(OwnedFd, OwnedFd)>) -> !
         let mut byte = [0u8; 1];
         let _ = rustix::io::write(&ready, b"r");
         if !matches!(rustix::io::read(&go, &mut byte), Ok(1)) {
-            fail(&pipe, "connect the box's network namespace", "pasta could not be started");
+            fail(&pipe, "wait for the launcher", "the launcher could not finish the box's cgroup or network");
         }
     }
     match process::fork() {

@@ -211,8 +211,7 @@ fn run_isolates_files_and_the_box_commands_see_them() {
 
     let inspect = home.run(&["box", "inspect", &name]);
     ok(&inspect, "box inspect");
-    for claim in
-        ["overlayfs", "seccomp", "landlock", "D-Bus decisions: not enforced", "network: none", "Processes (0)"]
+    for claim in ["overlayfs", "seccomp", "landlock", "D-Bus decisions: not enforced", "network: none", "Processes (0)"]
     {
         assert!(inspect.stdout.contains(claim), "{claim}: {inspect:?}");
     }

@@ -29,6 +29,58 @@ pub fn fork() -> io::Result<Forked> {
     }
 }
 
+/// `clone3(CLONE_INTO_CGROUP)`: as [`fork`], the child born in the cgroup v2 directory
+/// `cgroup`. Only for a process with a single thread: the C library's fork handlers do not
+/// run, which is safe only when no other thread can hold one of its locks
+/// ([`single_threaded`]).
+pub fn fork_into(cgroup: std::os::fd::BorrowedFd<'_>) -> io::Result<Forked> {
+    use std::os::fd::AsRawFd;
+    if !single_threaded() {
+        return Err(io::Error::other("clone3 into a cgroup needs a single-threaded launcher"));
+    }
+    /// `struct clone_args` (version 2, with the cgroup field).
+    #[repr(C)]
+    #[derive(Default)]
+    struct CloneArgs {
+        flags: u64,
+        pidfd: u64,
+        child_tid: u64,
+        parent_tid: u64,
+        exit_signal: u64,
+        stack: u64,
+        stack_size: u64,
+        tls: u64,
+        set_tid: u64,
+        set_tid_size: u64,
+        cgroup: u64,
+    }
+    const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+    let mut args = CloneArgs {
+        flags: CLONE_INTO_CGROUP,
+        exit_signal: libc::SIGCHLD as u64,
+        cgroup: cgroup.as_raw_fd() as u64,
+        ..CloneArgs::default()
+    };
+    // SAFETY: `args` is a valid clone_args of the size passed. Without CLONE_VM the child gets
+    // a copy of this address space and continues on its own copy of the stack, as after
+    // fork; the caller is single-threaded (checked above), so no lock of another thread is
+    // copied held.
+    let pid = unsafe { libc::syscall(libc::SYS_clone3, &mut args as *mut CloneArgs, std::mem::size_of::<CloneArgs>()) };
+    match pid {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(Forked::Child),
+        p => Ok(Forked::Parent(p as i32)),
+    }
+}
+
+/// Whether this process has a single thread (`Threads:` of `/proc/self/status`).
+pub fn single_threaded() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("Threads:")).and_then(|n| n.trim().parse::<u32>().ok()))
+        == Some(1)
+}
+
 /// `unshare(2)` of the given `CLONE_NEW*` flags for the calling (single-threaded) process.
 pub fn unshare(flags: rustix::thread::UnshareFlags) -> io::Result<()> {
     // SAFETY: rustix marks unshare unsafe because unsharing CLONE_FILES/CLONE_FS/CLONE_VM under
