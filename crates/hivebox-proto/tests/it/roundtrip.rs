@@ -32,7 +32,7 @@ fn sampled_codes<S: Strategy>(strategy: S, encode: impl Fn(&S::Value) -> Vec<u8>
 #[test]
 fn generators_and_examples_cover_every_operation_and_tag() {
     let ops = known(|b| Request::decode(b).map(drop), 1);
-    assert_eq!(ops.len(), 37, "{ops:02x?}");
+    assert_eq!(ops.len(), 38, "{ops:02x?}");
     let fixed: BTreeSet<u8> = every_request().iter().map(|r| request_body(1, r)[4]).collect();
     assert_eq!(fixed, ops, "every_request has one of each");
     let sampled = sampled_codes(request(), |r| {
@@ -44,7 +44,7 @@ fn generators_and_examples_cover_every_operation_and_tag() {
 
     let tags = known(|b| ServerMessage::decode(b).map(drop), 1);
     let pushes = known(|b| ServerMessage::decode(b).map(drop), 0);
-    assert_eq!(tags.len(), 15, "{tags:02x?}");
+    assert_eq!(tags.len(), 16, "{tags:02x?}");
     assert_eq!(pushes.len(), 4, "{pushes:02x?}");
     assert!(tags.is_disjoint(&pushes), "reply and push tags are distinct");
     let all: BTreeSet<u8> = tags.union(&pushes).copied().collect();
