@@ -328,6 +328,8 @@ pub fn run_in_box(args: &[String]) -> Result<i32> {
     }
     spec.socket = Some(std::path::absolute(&socket).context("cannot find the daemon's socket")?);
     spec.network = settings.network;
+    spec.cgroup = Some(cgroup);
+    spec.deny_host_access = settings.deny_host_access;
     spec.paths = hivebox_sandbox::launch::PathSettings {
         open: settings.open,
         read_only: settings.read_only,

@@ -4,16 +4,18 @@
 //! `open` / `read-only` / `hidden` paths, then `pivot_root` and the command as a child of the
 //! namespace's PID 1 (`docs/sandbox.md`).
 //!
-//! Process tree: the caller (in the box's cgroup) forks a *keeper*, which unshares the
-//! namespaces and forks *init* (PID 1 of the new PID namespace). Init builds the mount tree,
-//! forks the command, drops capabilities, confines it and execs it; then it reaps every
-//! orphan and forwards `SIGTERM`/`SIGHUP` to the command. Init exits with the command's exit
-//! code (`128+N` when signal N killed it), the keeper with init's, and the kernel kills what
-//! is left in the PID namespace when init exits.
+//! Process tree: the caller forks a *keeper*, which joins the box's cgroup (when the spec
+//! names one), unshares the namespaces and forks *init* (PID 1 of the new PID namespace).
+//! Init builds the mount tree, forks the command, drops capabilities, confines it and execs
+//! it; then it reaps every orphan and forwards `SIGTERM`/`SIGHUP` to the command. Init exits
+//! with the command's exit code (`128+N` when signal N killed it), the keeper with init's,
+//! and the kernel kills what is left in the PID namespace when init exits.
 //!
 //! Setup failures are reported through a close-on-exec pipe: nothing runs when one step fails.
 //! The keeper also unshares a network namespace and brings its `lo` up; with `network =
-//! "full"` the launcher connects it through `pasta` before init starts (`crate::net`).
+//! "full"` the launcher connects it through `pasta` before init starts (`crate::net`). With
+//! `deny_host_access`, the launcher attaches the protection from the host before it forks the
+//! keeper (`crate::hostaccess`).
 
 use crate::Enforced;
 use crate::confine::{self, ConfineOptions};
@@ -69,6 +71,10 @@ pub enum SandboxError {
     /// The process confinement cannot be prepared (the kernel lacks what it needs).
     #[error("cannot confine the box: {0}")]
     Confine(#[from] confine::ConfineError),
+    /// `deny-host-access` is set and the protection cannot be attached: nothing was run.
+    /// (Its message is in this one's, so it is not also given as the source.)
+    #[error("cannot protect the box from the host: {0}")]
+    HostAccess(crate::hostaccess::HostAccessError),
     /// A process call of the launcher failed.
     #[error("{what}: {source}")]
     Os {
@@ -77,6 +83,12 @@ pub enum SandboxError {
         /// The cause.
         source: io::Error,
     },
+}
+
+impl From<crate::hostaccess::HostAccessError> for SandboxError {
+    fn from(e: crate::hostaccess::HostAccessError) -> Self {
+        SandboxError::HostAccess(e)
+    }
 }
 
 /// Per-box path settings (`box.toml`: `open`, `read-only`, `hidden`).
@@ -148,6 +160,14 @@ pub struct BoxSpec {
     pub output: Option<std::sync::Arc<OwnedFd>>,
     /// What the box's own network namespace reaches (`box.toml`: `network`).
     pub network: crate::net::NetworkMode,
+    /// The box's cgroup v2 directory. The keeper moves itself into it before anything else,
+    /// so every process of the box is born there (a no-op when the caller is in it already,
+    /// as `hivebox run` is). `None`: the box's processes stay in the caller's cgroup.
+    pub cgroup: Option<PathBuf>,
+    /// Refuse every process outside [`cgroup`](Self::cgroup) but this one the right to trace,
+    /// read or write the memory of, take descriptors from or signal the box's processes
+    /// (`box.toml`: `deny-host-access`; `crate::hostaccess`). Needs `cgroup`.
+    pub deny_host_access: bool,
 }
 
 impl BoxSpec {
@@ -166,6 +186,8 @@ impl BoxSpec {
             confine: Some(ConfineOptions::default()),
             output: None,
             network: crate::net::NetworkMode::default(),
+            cgroup: None,
+            deny_host_access: false,
         }
     }
 }
@@ -206,6 +228,9 @@ pub struct BoxedChild {
     enforced: Enforced,
     /// The box's `pasta` (`network = "full"`), stopped once the keeper is gone.
     pasta: Option<crate::net::Pasta>,
+    /// The protection from the host (`deny-host-access`), held until the keeper is gone (the
+    /// keeper and the box's init hold copies of it too).
+    host_access: Option<crate::hostaccess::HostAccessGuard>,
 }
 
 impl BoxedChild {
@@ -223,6 +248,7 @@ impl BoxedChild {
     pub fn wait(self) -> Result<std::process::ExitStatus, SandboxError> {
         let status = wait_pid(self.pid);
         drop(self.pasta);
+        drop(self.host_access);
         status
     }
 }
@@ -266,6 +292,8 @@ struct Plan {
     output: Option<std::sync::Arc<OwnedFd>>,
     /// `pasta` connects the namespace: the keeper waits for the launcher after unsharing.
     full_network: bool,
+    /// `<cgroup>/cgroup.procs`, which the keeper joins.
+    cgroup_procs: Option<CString>,
 }
 
 fn cstr(p: impl AsRef<OsStr>) -> Result<CString, SandboxError> {
@@ -284,6 +312,9 @@ fn prepare(spec: &BoxSpec) -> Result<(Plan, Enforced), SandboxError> {
     }
     spec.network.check()?;
     spec.paths.validate()?;
+    if spec.deny_host_access && spec.cgroup.is_none() {
+        return Err(SandboxError::Invalid("deny-host-access needs the box's cgroup".into()));
+    }
     fn prep<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> SandboxError + 'a {
         move |source| SandboxError::Prepare { what, path: path.to_owned(), source }
     }
@@ -413,6 +444,7 @@ fn prepare(spec: &BoxSpec) -> Result<(Plan, Enforced), SandboxError> {
         confine: confined,
         output: spec.output.clone(),
         full_network: spec.network == crate::net::NetworkMode::Full,
+        cgroup_procs: spec.cgroup.as_ref().map(|c| cstr(c.join("cgroup.procs"))).transpose()?,
     };
     Ok((plan, enforced))
 }
@@ -466,6 +498,15 @@ fn prepare_ipc(
 /// in which case nothing ran). Writes what is enforced to `<box>/enforced.json`.
 pub fn spawn_boxed(spec: &BoxSpec) -> Result<BoxedChild, SandboxError> {
     let (plan, mut enforced) = prepare(spec)?;
+    // Attached before the keeper exists, so nothing of the box ever runs unprotected.
+    let host_access = match (&spec.cgroup, spec.deny_host_access) {
+        (Some(cgroup), true) => {
+            let guard = crate::hostaccess::HostAccessGuard::protect(cgroup, std::process::id())?;
+            enforced.mechanisms.push((crate::hostaccess::MECHANISM.to_owned(), guard.describe()));
+            Some(guard)
+        }
+        _ => None,
+    };
     // Held until the box is set up: the first box of an IPC space makes its namespace.
     let space_lock = plan.ipc.as_ref().map(crate::ipc::lock_space).transpose()?;
     let pipe = || {
@@ -476,8 +517,15 @@ pub fn spawn_boxed(spec: &BoxSpec) -> Result<BoxedChild, SandboxError> {
     // `network = "full"`: the keeper says when its namespace exists (`ready`), then waits
     // for pasta to be connected (`go`; end of file when pasta failed).
     let (ready, go) = if plan.full_network { (Some(pipe()?), Some(pipe()?)) } else { (None, None) };
-    let pid = match process::fork().map_err(|source| SandboxError::Os { what: "fork", source })? {
+    // The keeper inherits every descriptor (it never `exec`s): it keeps its own box's BPF
+    // links and closes those of other boxes this process may be running.
+    let own_links = host_access.as_ref().map(|g| g.raw_links()).unwrap_or_default();
+    let (forked, foreign_links) = crate::hostaccess::with_links_fixed(|live| {
+        (process::fork(), live.iter().copied().filter(|fd| !own_links.contains(fd)).collect::<Vec<_>>())
+    });
+    let pid = match forked.map_err(|source| SandboxError::Os { what: "fork", source })? {
         Forked::Child => {
+            process::close_in_child(&foreign_links);
             drop(reader);
             let sync = ready.zip(go).map(|((_, ready_w), (go_r, _))| (ready_w, go_r));
             keeper(&plan, writer, sync)
@@ -542,7 +590,7 @@ pub fn spawn_boxed(spec: &BoxSpec) -> Result<BoxedChild, SandboxError> {
     if let Err(source) = std::fs::write(&path, json) {
         return Err(SandboxError::Prepare { what: "write", path, source });
     }
-    Ok(BoxedChild { pid, enforced, pasta })
+    Ok(BoxedChild { pid, enforced, pasta, host_access })
 }
 
 /// A message for the parent: a kind byte, the text, a NUL.
@@ -562,6 +610,11 @@ fn fail(pipe: &OwnedFd, step: &str, e: impl std::fmt::Display) -> ! {
 
 /// The keeper: unshares the namespaces, forks init, waits for it.
 fn keeper(plan: &Plan, pipe: OwnedFd, net_sync: Option<(OwnedFd, OwnedFd)>) -> ! {
+    if let Some(procs) = &plan.cgroup_procs
+        && let Err(e) = join_cgroup(procs)
+    {
+        fail(&pipe, &format!("join the box's cgroup ({})", show(procs)), e);
+    }
     if let Err(e) = process::block_supervised_signals() {
         fail(&pipe, "block signals", e);
     }
@@ -596,6 +649,14 @@ fn keeper(plan: &Plan, pipe: OwnedFd, net_sync: Option<(OwnedFd, OwnedFd)>) -> !
             process::exit_now(supervise(init_pid))
         }
     }
+}
+
+/// Moves the calling process into the cgroup whose `cgroup.procs` is `procs` ("0" names the
+/// writer).
+fn join_cgroup(procs: &CString) -> rustix::io::Result<()> {
+    let fd =
+        rustix::fs::open(procs, rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty())?;
+    rustix::io::write(&fd, b"0").map(drop)
 }
 
 /// Waits for `main`, forwarding `SIGTERM`/`SIGHUP` to it and reaping every other child;

@@ -2,6 +2,7 @@
 
 #![allow(unsafe_code)]
 
+pub mod lsm;
 pub mod net;
 pub mod pre_exec;
 pub mod process;

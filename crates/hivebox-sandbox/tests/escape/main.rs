@@ -2,6 +2,7 @@
 //! real, as root (CI is root on Linux 6.x); a missing kernel feature fails them loudly.
 
 mod files;
+mod hostaccess;
 mod ipc;
 mod network;
 mod processes;
