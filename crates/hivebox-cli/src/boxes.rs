@@ -334,6 +334,7 @@ pub fn run_in_box(args: &[String]) -> Result<i32> {
         box_name: name.clone(),
         idle: std::sync::Mutex::new(Vec::new()),
     })));
+    spec.deny_host_access = settings.deny_host_access;
     spec.paths = hivebox_sandbox::launch::PathSettings {
         open: settings.open,
         read_only: settings.read_only,

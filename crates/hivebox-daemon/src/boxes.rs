@@ -142,6 +142,12 @@ pub struct Settings {
     /// `docs/sandbox.md`, "System bus".
     #[serde(default)]
     pub dbus: hivebox_sandbox::dbus::DbusSettings,
+    /// Protect the box's processes from the host: no process outside the box may trace,
+    /// read or write the memory of, take descriptors from or signal them (Sandboxie's
+    /// `DenyHostAccess`; a BPF LSM, `docs/sandbox.md`, "Protecting the box from the host").
+    /// A box with it does not start where the kernel cannot enforce it.
+    #[serde(default)]
+    pub deny_host_access: bool,
 }
 
 fn de_host_sockets<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<PathBuf>, D::Error> {
@@ -862,6 +868,13 @@ mod tests {
         let e = parse_settings(text).unwrap_err();
         assert_eq!(text[..e.span().unwrap().start].matches('\n').count() + 1, 2);
         assert!(e.message().contains("none") && e.message().contains("full"), "{}", e.message());
+    }
+
+    #[test]
+    fn deny_host_access_is_off_unless_set() {
+        assert!(!parse_settings("").unwrap().deny_host_access);
+        assert!(parse_settings("deny-host-access = true\n").unwrap().deny_host_access);
+        assert!(parse_settings("deny-host-access = \"yes\"\n").is_err());
     }
 
     #[test]

@@ -7,14 +7,19 @@
 use crate::Enforced;
 use std::path::Path;
 
-/// The mechanisms the sandbox does not provide yet: always listed as not enforced.
+/// The mechanisms a box may lack: listed as not enforced unless the record names them.
 pub const NOT_ENFORCED: [(&str, &str); 2] = [
     (
         "D-Bus decisions",
         "not enforced: the bus proxy applies the box's fixed rules (names, interfaces, members, object paths), \
          never a method's arguments, and asks no one",
     ),
-    ("protection from the host", "not enforced: host processes can still see and act on boxed processes"),
+    (
+        crate::hostaccess::MECHANISM,
+        "not enforced: host processes running as root can trace, read and write the memory of, take descriptors \
+         from and signal boxed processes (deny-host-access = true in box.toml refuses them, where the kernel \
+         allows BPF LSM programs)",
+    ),
 ];
 
 /// The namespaces compared.
@@ -99,8 +104,9 @@ pub fn inspect(name: &str, box_dir: &Path, cgroup: Option<&Path>) -> Inspection 
             ProcessFacts { pid, command, own_namespaces: own, host_namespaces: host }
         })
         .collect();
+    let recorded = |m: &str| enforced.as_ref().is_some_and(|e| e.mechanisms.iter().any(|(name, _)| name == m));
     let mut not_enforced: Vec<(String, String)> =
-        NOT_ENFORCED.iter().map(|(a, b)| ((*a).to_owned(), (*b).to_owned())).collect();
+        NOT_ENFORCED.iter().filter(|(m, _)| !recorded(m)).map(|(a, b)| ((*a).to_owned(), (*b).to_owned())).collect();
     if enforced.is_none() {
         not_enforced.insert(
             0,
@@ -164,6 +170,22 @@ mod tests {
         for (what, _) in NOT_ENFORCED {
             assert!(text.contains(&format!("{what}: not enforced")), "{text}");
         }
+    }
+
+    #[test]
+    fn a_recorded_mechanism_is_not_listed_as_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = |i: &Inspection| i.not_enforced.iter().any(|(m, _)| m == crate::hostaccess::MECHANISM);
+        let record = |mechanisms: Vec<(String, String)>| {
+            let json = serde_json::to_string(&Enforced { mechanisms }).unwrap();
+            std::fs::write(dir.path().join("enforced.json"), json).unwrap();
+        };
+        record(vec![("namespaces".into(), "new".into())]);
+        assert!(missing(&inspect("b", dir.path(), None)));
+        record(vec![(crate::hostaccess::MECHANISM.into(), "BPF LSM".into())]);
+        let i = inspect("b", dir.path(), None);
+        assert!(!missing(&i), "{:?}", i.not_enforced);
+        assert!(render_text(&i).contains("protection from the host: BPF LSM"));
     }
 
     #[test]

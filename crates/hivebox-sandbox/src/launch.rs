@@ -4,17 +4,19 @@
 //! `open` / `read-only` / `hidden` paths, then `pivot_root` and the command as a child of the
 //! namespace's PID 1 (`docs/sandbox.md`).
 //!
-//! Process tree: the caller (in the box's cgroup) forks a *keeper*, which unshares the
-//! namespaces and forks *init* (PID 1 of the new PID namespace). Init builds the mount tree,
-//! forks the command, drops capabilities, confines it and execs it; then it reaps every
-//! orphan and forwards `SIGTERM`/`SIGHUP` to the command. Init exits with the command's exit
-//! code (`128+N` when signal N killed it), the keeper with init's, and the kernel kills what
-//! is left in the PID namespace when init exits.
+//! Process tree: the caller forks a *keeper*, born in the box's cgroup when the spec names
+//! one, which unshares the namespaces and forks *init* (PID 1 of the new PID namespace).
+//! Init builds the mount tree, forks the command, drops capabilities, confines it and execs
+//! it; then it reaps every orphan and forwards `SIGTERM`/`SIGHUP` to the command. Init exits
+//! with the command's exit code (`128+N` when signal N killed it), the keeper with init's,
+//! and the kernel kills what is left in the PID namespace when init exits.
 //!
 //! Setup failures are reported through a close-on-exec pipe: nothing runs when one step fails.
 //! The keeper also unshares a network namespace and brings its `lo` up; with `network =
 //! "full"` the launcher connects it through `pasta` before init starts (`crate::net`). The
 //! D-Bus proxies (`crate::dbus`) are started and listening before the keeper is forked.
+//! With `deny_host_access`, the launcher attaches the protection from the host before it
+//! forks the keeper (`crate::hostaccess`).
 
 use crate::Enforced;
 use crate::confine::{self, ConfineOptions};
@@ -70,6 +72,10 @@ pub enum SandboxError {
     /// The process confinement cannot be prepared (the kernel lacks what it needs).
     #[error("cannot confine the box: {0}")]
     Confine(#[from] confine::ConfineError),
+    /// `deny-host-access` is set and the protection cannot be attached: nothing was run.
+    /// (Its message is in this one's, so it is not also given as the source.)
+    #[error("cannot protect the box from the host: {0}")]
+    HostAccess(crate::hostaccess::HostAccessError),
     /// A process call of the launcher failed.
     #[error("{what}: {source}")]
     Os {
@@ -78,6 +84,12 @@ pub enum SandboxError {
         /// The cause.
         source: io::Error,
     },
+}
+
+impl From<crate::hostaccess::HostAccessError> for SandboxError {
+    fn from(e: crate::hostaccess::HostAccessError) -> Self {
+        SandboxError::HostAccess(e)
+    }
 }
 
 /// Per-box path settings (`box.toml`: `open`, `read-only`, `hidden`).
@@ -163,6 +175,10 @@ pub struct BoxSpec {
     pub dbus: crate::dbus::DbusSettings,
     /// Where the host's buses are; by default found from the launcher's environment.
     pub host_buses: crate::dbus::HostBuses,
+    /// Refuse every process outside [`cgroup`](Self::cgroup) but this one the right to trace,
+    /// read or write the memory of, take descriptors from or signal the box's processes
+    /// (`box.toml`: `deny-host-access`; `crate::hostaccess`). Needs `cgroup`.
+    pub deny_host_access: bool,
 }
 
 /// A shared [`crate::netdecide::NetDecider`].
@@ -196,6 +212,7 @@ impl BoxSpec {
             cgroup: None,
             dbus: crate::dbus::DbusSettings::default(),
             host_buses: crate::dbus::HostBuses::default(),
+            deny_host_access: false,
         }
     }
 }
@@ -240,6 +257,9 @@ pub struct BoxedChild {
     decide: Option<(crate::netdecide::Supervisor, crate::sys::bpf::Backstop)>,
     /// The box's D-Bus proxies, stopped once the keeper is gone.
     dbus: Option<crate::dbus::Proxies>,
+    /// The protection from the host (`deny-host-access`), held until the keeper is gone (the
+    /// keeper and the box's init hold copies of it too).
+    host_access: Option<crate::hostaccess::HostAccessGuard>,
 }
 
 impl BoxedChild {
@@ -259,6 +279,7 @@ impl BoxedChild {
         drop(self.decide);
         drop(self.pasta);
         drop(self.dbus);
+        drop(self.host_access);
         status
     }
 
@@ -347,6 +368,9 @@ fn prepare(spec: &BoxSpec) -> Result<(Plan, Enforced, crate::dbus::Plan), Sandbo
         ));
     }
     spec.paths.validate()?;
+    if spec.deny_host_access && spec.cgroup.is_none() {
+        return Err(SandboxError::Invalid("deny-host-access needs the box's cgroup".into()));
+    }
     fn prep<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> SandboxError + 'a {
         move |source| SandboxError::Prepare { what, path: path.to_owned(), source }
     }
@@ -568,6 +592,15 @@ fn prepare_ipc(
 /// in which case nothing ran). Writes what is enforced to `<box>/enforced.json`.
 pub fn spawn_boxed(spec: &BoxSpec) -> Result<BoxedChild, SandboxError> {
     let (plan, mut enforced, dbus) = prepare(spec)?;
+    // Attached before the keeper exists, so nothing of the box ever runs unprotected.
+    let host_access = match (&spec.cgroup, spec.deny_host_access) {
+        (Some(cgroup), true) => {
+            let guard = crate::hostaccess::HostAccessGuard::protect(cgroup, std::process::id())?;
+            enforced.mechanisms.push((crate::hostaccess::MECHANISM.to_owned(), guard.describe()));
+            Some(guard)
+        }
+        _ => None,
+    };
     // Listening before the box exists: its programs never find a bus socket without a proxy.
     let dbus = crate::dbus::start(&dbus)?;
     // Held until the box is set up: the first box of an IPC space makes its namespace.
@@ -587,12 +620,19 @@ pub fn spawn_boxed(spec: &BoxSpec) -> Result<BoxedChild, SandboxError> {
     // something failed) while the launcher moves it into the cgroup, connects its network
     // through pasta and attaches the decide mode's backstop.
     let (ready, go) = if plan.full_network || must_move { (Some(pipe()?), Some(pipe()?)) } else { (None, None) };
-    let forked = match cgroup.as_ref().filter(|_| born_inside) {
-        Some(dir) => process::fork_into(dir.as_fd()),
-        None => process::fork(),
-    };
+    // The keeper inherits every descriptor (it never `exec`s): it keeps its own box's BPF
+    // links and closes those of other boxes this process may be running.
+    let own_links = host_access.as_ref().map(|g| g.raw_links()).unwrap_or_default();
+    let (forked, foreign_links) = crate::hostaccess::with_links_fixed(|live| {
+        let forked = match cgroup.as_ref().filter(|_| born_inside) {
+            Some(dir) => process::fork_into(dir.as_fd()),
+            None => process::fork(),
+        };
+        (forked, live.iter().copied().filter(|fd| !own_links.contains(fd)).collect::<Vec<_>>())
+    });
     let pid = match forked.map_err(|source| SandboxError::Os { what: "fork the box's keeper", source })? {
         Forked::Child => {
+            process::close_in_child(&foreign_links);
             drop(reader);
             let sync = ready.zip(go).map(|((_, ready_w), (go_r, _))| (ready_w, go_r));
             keeper(&plan, writer, sync)
@@ -684,7 +724,7 @@ pub fn spawn_boxed(spec: &BoxSpec) -> Result<BoxedChild, SandboxError> {
     if let Err(source) = std::fs::write(&path, json) {
         return Err(SandboxError::Prepare { what: "write", path, source });
     }
-    Ok(BoxedChild { pid, enforced, pasta, decide, dbus })
+    Ok(BoxedChild { pid, enforced, pasta, decide, dbus, host_access })
 }
 
 /// The box's cgroup directory, unless there is none or the launcher is in it already (then

@@ -5,9 +5,11 @@
 //! What is enforced is reported ([`Enforced`]), never silently weaker: a mechanism the kernel
 //! refuses is an error, not a skip.
 
+pub mod btf;
 pub mod confine;
 pub mod dbus;
 pub mod fs;
+pub mod hostaccess;
 pub mod inspect;
 pub mod ipc;
 pub mod launch;

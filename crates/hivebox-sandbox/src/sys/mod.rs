@@ -3,6 +3,7 @@
 #![allow(unsafe_code)]
 
 pub mod bpf;
+pub mod lsm;
 pub mod net;
 pub mod pre_exec;
 pub mod process;

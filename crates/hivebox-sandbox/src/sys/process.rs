@@ -157,6 +157,17 @@ pub fn execve(path: &CStr, argv: &[*const libc::c_char], envp: &[*const libc::c_
     io::Error::last_os_error()
 }
 
+/// Closes descriptors a forked child inherited and must not keep (the BPF links of other
+/// boxes' protection). Only for a forked child that ends with [`exit_now`]: the parent's
+/// owners of these descriptors, copied into the child, are then never used or dropped.
+pub fn close_in_child(fds: &[i32]) {
+    for &fd in fds {
+        // SAFETY: close only changes this process's descriptor table; per this function's
+        // contract nothing in this process uses or closes these descriptors again.
+        unsafe { libc::close(fd) };
+    }
+}
+
 /// `_exit(code)`: ends a forked child without running the parent's atexit handlers or
 /// flushing buffers it shares with the parent.
 pub fn exit_now(code: i32) -> ! {

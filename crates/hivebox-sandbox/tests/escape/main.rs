@@ -4,6 +4,7 @@
 mod dbus;
 mod decide;
 mod files;
+mod hostaccess;
 mod ipc;
 mod network;
 mod processes;

@@ -19,7 +19,7 @@ const EPERM: i32 = libc::EPERM;
 const EACCES: i32 = libc::EACCES;
 const ENOSYS: i32 = libc::ENOSYS;
 
-const PROBE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/escape/probe.py");
+pub(crate) const PROBE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/escape/probe.py");
 
 fn prepared() -> Arc<Prepared> {
     static PREPARED: OnceLock<Arc<Prepared>> = OnceLock::new();
