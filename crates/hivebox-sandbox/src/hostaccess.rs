@@ -38,7 +38,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{PoisonError, RwLock};
 
 use crate::btf::{Btf, BtfError, Kind, TypeId};
-use crate::sys::lsm::{self, Asm, AsmError, Insn, Label, R0, R1, R2, R6, R8, helper};
+use crate::sys::ebpf::{self as lsm, Asm, AsmError, Insn, Label, R0, R1, R2, R6, R8, helper};
 
 /// The name `box inspect` lists this protection under.
 pub const MECHANISM: &str = "protection from the host";
@@ -422,7 +422,7 @@ fn lsm_program(layout: &Layout, hook: &Hook, box_id: u64, launcher_tgid: u32) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sys::lsm::{R10, testing};
+    use crate::sys::ebpf::{R10, testing};
     use std::process::{Command, Stdio};
 
     fn layout() -> (Btf, Layout) {

@@ -254,7 +254,7 @@ pub struct BoxedChild {
     /// The box's `pasta` (`network = "full"` or `"decide"`), stopped once the keeper is gone.
     pasta: Option<crate::net::Pasta>,
     /// `network = "decide"`: the connection supervisor, then the kernel backstop.
-    decide: Option<(crate::netdecide::Supervisor, crate::sys::bpf::Backstop)>,
+    decide: Option<(crate::netdecide::Supervisor, crate::backstop::Backstop)>,
     /// The box's D-Bus proxies, stopped once the keeper is gone.
     dbus: Option<crate::dbus::Proxies>,
     /// The protection from the host (`deny-host-access`), held until the keeper is gone (the
@@ -762,7 +762,7 @@ fn move_keeper(spec: &BoxSpec, keeper: i32) -> Result<(), SandboxError> {
 
 /// Attaches the kernel backstop of `network = "decide"` to the box's cgroup: only this
 /// process may connect the box's sockets.
-fn attach_backstop(spec: &BoxSpec, keeper: i32) -> Result<crate::sys::bpf::Backstop, SandboxError> {
+fn attach_backstop(spec: &BoxSpec, keeper: i32) -> Result<crate::backstop::Backstop, SandboxError> {
     let cgroup = spec.cgroup.as_ref().expect("checked in prepare");
     let dir = std::fs::File::open(cgroup).map_err(|source| SandboxError::Prepare {
         what: "open the cgroup",
@@ -787,7 +787,7 @@ fn attach_backstop(spec: &BoxSpec, keeper: i32) -> Result<crate::sys::bpf::Backs
         .unwrap_or_else(|_| Err(io::Error::other("the thread reading the namespace's cookie panicked")))
     })
     .map_err(|source| SandboxError::Os { what: "read the box's network namespace cookie", source })?;
-    crate::sys::bpf::attach(dir.as_fd(), cookie, std::process::id())
+    crate::backstop::attach(dir.as_fd(), cookie, std::process::id())
         .map_err(|why| SandboxError::Invalid(format!("network = \"decide\": cannot attach the kernel backstop: {why}")))
 }
 

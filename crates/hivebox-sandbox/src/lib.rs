@@ -5,6 +5,7 @@
 //! What is enforced is reported ([`Enforced`]), never silently weaker: a mechanism the kernel
 //! refuses is an error, not a skip.
 
+pub mod backstop;
 pub mod btf;
 pub mod confine;
 pub mod dbus;

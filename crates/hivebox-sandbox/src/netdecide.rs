@@ -15,7 +15,7 @@
 //!
 //! A racing thread that rewrites the address after the check changes nothing: the address
 //! used is the supervisor's copy. And whatever slips past the filter meets the kernel
-//! backstop (`crate::sys::bpf`): on the box's sockets only the launcher may connect or send
+//! backstop (`crate::backstop`): on the box's sockets only the launcher may connect or send
 //! to an address.
 
 use crate::netrules::{Connection, Proto};

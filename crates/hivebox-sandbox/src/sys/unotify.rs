@@ -11,7 +11,7 @@
 //!   launcher before exec (`HANDOFF` below);
 //! - `socket` of `AF_INET`/`AF_INET6` with a protocol other than 0, TCP or UDP (SCTP, MPTCP,
 //!   UDP-Lite, ...): `EPROTONOSUPPORT`, so that every network socket of the box is one the
-//!   kernel's connect and sendmsg hooks see (`crate::sys::bpf`);
+//!   kernel's connect and sendmsg hooks see (`crate::backstop`);
 //! - everything else: allowed.
 
 use seccompiler::sock_filter;
@@ -257,27 +257,7 @@ pub fn netns_cookie(fd: BorrowedFd<'_>) -> io::Result<u64> {
 mod tests {
     use super::*;
 
-    /// A classic BPF interpreter for the instructions the filter uses.
-    fn run(program: &[sock_filter], arch: u32, nr: i64, args: [u64; 6]) -> u32 {
-        let mut data = [0u8; 64];
-        data[0..4].copy_from_slice(&(nr as u32).to_ne_bytes());
-        data[4..8].copy_from_slice(&arch.to_ne_bytes());
-        for (i, arg) in args.iter().enumerate() {
-            data[16 + 8 * i..24 + 8 * i].copy_from_slice(&arg.to_ne_bytes());
-        }
-        let (mut pc, mut acc) = (0usize, 0u32);
-        loop {
-            let i = &program[pc];
-            pc += 1;
-            match i.code {
-                BPF_LD_W_ABS => acc = u32::from_ne_bytes(data[i.k as usize..i.k as usize + 4].try_into().unwrap()),
-                BPF_JA => pc += i.k as usize,
-                BPF_JEQ_K => pc += usize::from(if acc == i.k { i.jt } else { i.jf }),
-                BPF_RET_K => return i.k,
-                code => panic!("instruction {code:#x} not modelled"),
-            }
-        }
-    }
+    use super::super::run_classic_bpf as run;
 
     fn verdict(nr: i64, args: [u64; 6]) -> u32 {
         run(&network_filter(999), audit_arch(), nr, args)

@@ -1,7 +1,9 @@
-//! The kernel side of the host-access protection (`crate::hostaccess`): eBPF instructions and
-//! a small assembler for them, loading a `BPF_PROG_TYPE_LSM` program and attaching it with a
-//! link (`bpf(2)`), and asking which LSMs are active (`lsm_list_modules(2)`). There is no libbpf
-//! here: the programs are a few dozen instructions, built from the kernel's BTF at run time.
+//! eBPF for the sandbox's kernel programs: instructions and a small assembler for them, loading
+//! programs and attaching them with links (`bpf(2)`), and asking which LSMs are active
+//! (`lsm_list_modules(2)`). Used by the host-access protection (`crate::hostaccess`: LSM
+//! programs built from the kernel's BTF) and the network decisions' backstop
+//! (`crate::backstop`: cgroup socket-address programs). There is no libbpf here: the programs
+//! are a few dozen instructions, assembled at run time.
 //!
 //! Instruction set and `union bpf_attr` layouts: the kernel's `include/uapi/linux/bpf.h` and
 //! `Documentation/bpf/standardization/instruction-set.rst`.
@@ -51,7 +53,12 @@ pub mod helper {
     pub const GET_CURRENT_PID_TGID: i32 = 14;
     /// `bpf_get_current_task_btf`: the current task as a BTF-typed pointer.
     pub const GET_CURRENT_TASK_BTF: i32 = 158;
+    /// `bpf_get_netns_cookie`: the network namespace cookie of the context's socket.
+    pub const GET_NETNS_COOKIE: i32 = 122;
 }
+
+/// `BPF_PROG_TYPE_CGROUP_SOCK_ADDR`: connect and sendmsg hooks of a cgroup.
+pub const BPF_PROG_TYPE_CGROUP_SOCK_ADDR: u32 = 18;
 
 // Opcode parts.
 const LD: u8 = 0x00;
@@ -401,17 +408,29 @@ pub fn load_lsm(insns: &[Insn], hook_btf_id: u32, name: &str) -> Result<OwnedFd,
     prog_load(BPF_PROG_TYPE_LSM, BPF_LSM_MAC, insns, hook_btf_id, name)
 }
 
-/// Attaches a loaded program with a link (`BPF_LINK_CREATE`); the program runs until the
-/// last descriptor of the link is closed. Nothing is pinned.
-fn link_create(prog: &OwnedFd, attach_type: u32) -> io::Result<OwnedFd> {
-    let mut attr = LinkCreateAttr { prog_fd: prog.as_raw_fd() as u32, attach_type, ..Default::default() };
+/// Loads `insns` as a program of `prog_type` for `expected_attach_type` (no BTF target).
+pub fn load(prog_type: u32, expected_attach_type: u32, insns: &[Insn], name: &str) -> Result<OwnedFd, LoadError> {
+    prog_load(prog_type, expected_attach_type, insns, 0, name)
+}
+
+/// Attaches a loaded program to the cgroup directory `cgroup` with a link; it runs for the
+/// cgroup's processes until the last descriptor of the link is closed.
+pub fn attach_cgroup(prog: &OwnedFd, cgroup: std::os::fd::BorrowedFd<'_>, attach_type: u32) -> io::Result<OwnedFd> {
+    link_create(prog, cgroup.as_raw_fd() as u32, attach_type)
+}
+
+/// Attaches a loaded program with a link (`BPF_LINK_CREATE`) to `target_fd` (0: none, for
+/// LSM and tracing programs); the program runs until the last descriptor of the link is
+/// closed. Nothing is pinned.
+fn link_create(prog: &OwnedFd, target_fd: u32, attach_type: u32) -> io::Result<OwnedFd> {
+    let mut attr = LinkCreateAttr { prog_fd: prog.as_raw_fd() as u32, target_fd, attach_type, ..Default::default() };
     // SAFETY: `attr` is a BPF_LINK_CREATE attribute holding only integers.
     unsafe { bpf_fd(BPF_LINK_CREATE, &mut attr) }
 }
 
 /// Attaches an LSM program loaded by [`load_lsm`] to its hook.
 pub fn attach_lsm(prog: &OwnedFd) -> io::Result<OwnedFd> {
-    link_create(prog, BPF_LSM_MAC)
+    link_create(prog, 0, BPF_LSM_MAC)
 }
 
 /// What the unit tests of `crate::hostaccess` use to run a decision on a tracepoint (where no
@@ -482,7 +501,7 @@ pub mod testing {
     pub fn attach_tracepoint(insns: &[Insn], typedef_id: u32) -> Result<OwnedFd, String> {
         let prog = prog_load(BPF_PROG_TYPE_TRACING, BPF_TRACE_RAW_TP, insns, typedef_id, "hivebox_test")
             .map_err(|e| format!("{}\n{}", e.errno, e.log))?;
-        link_create(&prog, BPF_TRACE_RAW_TP).map_err(|e| e.to_string())
+        link_create(&prog, 0, BPF_TRACE_RAW_TP).map_err(|e| e.to_string())
     }
 }
 
