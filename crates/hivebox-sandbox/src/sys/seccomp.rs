@@ -185,16 +185,20 @@ pub fn compile(arch: TargetArch, allow_debugging: bool) -> Result<Filters, secco
 
 const AUDIT_ARCH_X86_64: u32 = 0xC000_003E;
 const X32_SYSCALL_BIT: u32 = 0x4000_0000;
-const SECCOMP_DATA_NR: u32 = 0;
-const SECCOMP_DATA_ARCH: u32 = 4;
-const BPF_LD_W_ABS: u16 = 0x20;
-const BPF_JEQ_K: u16 = 0x15;
+// Classic BPF as seccomp uses it (`struct seccomp_data` offsets, opcodes, actions); the
+// network filter (`unotify.rs`) shares them.
+pub(crate) const SECCOMP_DATA_NR: u32 = 0;
+pub(crate) const SECCOMP_DATA_ARCH: u32 = 4;
+pub(crate) const BPF_LD_W_ABS: u16 = 0x20;
+pub(crate) const BPF_JEQ_K: u16 = 0x15;
+pub(crate) const BPF_JA: u16 = 0x05;
 const BPF_JGE_K: u16 = 0x35;
-const BPF_RET_K: u16 = 0x06;
-const SECCOMP_RET_ALLOW: u32 = 0x7fff_0000;
-const SECCOMP_RET_ERRNO: u32 = 0x0005_0000;
+pub(crate) const BPF_RET_K: u16 = 0x06;
+pub(crate) const SECCOMP_RET_ALLOW: u32 = 0x7fff_0000;
+pub(crate) const SECCOMP_RET_ERRNO: u32 = 0x0005_0000;
 
-fn insn(code: u16, jt: u8, jf: u8, k: u32) -> sock_filter {
+/// One classic BPF instruction.
+pub(crate) fn insn(code: u16, jt: u8, jf: u8, k: u32) -> sock_filter {
     sock_filter { code, jt, jf, k }
 }
 

@@ -18,24 +18,21 @@ use seccompiler::sock_filter;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
-const SECCOMP_DATA_NR: u32 = 0;
-const SECCOMP_DATA_ARCH: u32 = 4;
+use super::seccomp::{
+    BPF_JA, BPF_JEQ_K, BPF_LD_W_ABS, BPF_RET_K, SECCOMP_DATA_ARCH, SECCOMP_DATA_NR, SECCOMP_RET_ALLOW as RET_ALLOW,
+    SECCOMP_RET_ERRNO as RET_ERRNO, insn,
+};
+
+const RET_USER_NOTIF: u32 = 0x7fc0_0000;
+
+/// Offset of argument `n`'s low 32 bits in `struct seccomp_data`.
 const fn arg_lo(n: u32) -> u32 {
     16 + 8 * n
 }
+
+/// Offset of argument `n`'s high 32 bits.
 const fn arg_hi(n: u32) -> u32 {
     16 + 8 * n + 4
-}
-const BPF_LD_W_ABS: u16 = 0x20;
-const BPF_JEQ_K: u16 = 0x15;
-const BPF_JA: u16 = 0x05;
-const BPF_RET_K: u16 = 0x06;
-const RET_ALLOW: u32 = 0x7fff_0000;
-const RET_ERRNO: u32 = 0x0005_0000;
-const RET_USER_NOTIF: u32 = 0x7fc0_0000;
-
-fn insn(code: u16, jt: u8, jf: u8, k: u32) -> sock_filter {
-    sock_filter { code, jt, jf, k }
 }
 
 /// The audit architecture of this build.
