@@ -199,13 +199,82 @@ fn follow(shared: &Arc<Shared>) {
             }
             None
         };
-        drop(leading);
         let Some(n) = received else { continue };
+        let call = look_at(shared, n);
+        if call.quick() {
+            // Answered at once, still leading: no other thread wakes for it.
+            call.finish(shared);
+            continue;
+        }
+        drop(leading);
         lock(&shared.threads).waiting -= 1;
         more_if_needed(shared);
-        dispatch(shared, n);
+        call.finish(shared);
         lock(&shared.threads).waiting += 1;
     }
+}
+
+/// A received call, looked at.
+struct Call {
+    n: Notification,
+    plan: Plan,
+    /// For a destination: its remembered (or always) answer.
+    known: Option<bool>,
+}
+
+fn look_at(shared: &Shared, n: Notification) -> Call {
+    let plan = match look(shared, &n) {
+        Ok(p) => p,
+        Err(e) => Plan::Now(Answer::Error(e.raw_os_error().unwrap_or(libc::EFAULT))),
+    };
+    let known = match &plan {
+        Plan::Decide(c, _) if is_loopback(c.dest.ip()) => Some(true),
+        Plan::Decide(c, _) => lock(&shared.cache).get(&(c.exe.clone(), c.proto, c.dest)).copied(),
+        Plan::Now(_) => None,
+    };
+    Call { n, plan, known }
+}
+
+impl Call {
+    /// Whether it is answered without waiting: no question to ask, and no connection whose far
+    /// end may take its time (a blocking socket to anywhere but the box's own loopback).
+    fn quick(&self) -> bool {
+        match &self.plan {
+            Plan::Now(_) => true,
+            Plan::Decide(c, act) => {
+                self.known == Some(false)
+                    || (self.known == Some(true)
+                        && (is_loopback(c.dest.ip())
+                            || !matches!(act, Act::Connect { sock, .. } if !is_nonblocking(sock))))
+            }
+        }
+    }
+
+    /// Decides if need be, does it, answers.
+    fn finish(self, shared: &Shared) {
+        let Call { n, plan, known } = self;
+        match plan {
+            Plan::Now(a) => finish(shared, &n, a),
+            Plan::Decide(c, act) => {
+                let allow = match known {
+                    Some(a) => a,
+                    None => {
+                        let answer = shared.decider.decide(&c);
+                        if answer.remember {
+                            lock(&shared.cache).insert((c.exe.clone(), c.proto, c.dest), answer.allow);
+                        }
+                        answer.allow
+                    }
+                };
+                let a = perform(shared, &n, &c, allow, act);
+                finish(shared, &n, a);
+            }
+        }
+    }
+}
+
+fn is_nonblocking(sock: &OwnedFd) -> bool {
+    rustix::fs::fcntl_getfl(sock).is_ok_and(|f| f.contains(rustix::fs::OFlags::NONBLOCK))
 }
 
 /// What a stopped call is, once looked at.
@@ -229,35 +298,6 @@ struct Message {
     dest: Option<SocketAddr>,
     data: Vec<u8>,
     control: Vec<u8>,
-}
-
-fn dispatch(shared: &Arc<Shared>, n: Notification) {
-    let plan = match look(shared, &n) {
-        Ok(p) => p,
-        Err(e) => Plan::Now(Answer::Error(e.raw_os_error().unwrap_or(libc::EFAULT))),
-    };
-    match plan {
-        Plan::Now(a) => finish(shared, &n, a),
-        Plan::Decide(c, act) => {
-            let cached = if is_loopback(c.dest.ip()) {
-                Some(true)
-            } else {
-                lock(&shared.cache).get(&(c.exe.clone(), c.proto, c.dest)).copied()
-            };
-            let allow = match cached {
-                Some(a) => a,
-                None => {
-                    let answer = shared.decider.decide(&c);
-                    if answer.remember {
-                        lock(&shared.cache).insert((c.exe.clone(), c.proto, c.dest), answer.allow);
-                    }
-                    answer.allow
-                }
-            };
-            let a = perform(shared, &n, &c, allow, act);
-            finish(shared, &n, a);
-        }
-    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -305,6 +345,8 @@ fn look(shared: &Shared, n: &Notification) -> io::Result<Plan> {
     let Some(proto) = network_proto(&sock) else { return Ok(Plan::Now(Answer::Continue)) };
     let stream = proto == Proto::Tcp;
     let exe = || std::fs::read_link(format!("/proc/{}/exe", n.pid)).map(|p| p.to_string_lossy().into_owned());
+    // The box's own loopback is always allowed: nobody needs to know who calls it.
+    let who = |dest: SocketAddr| if is_loopback(dest.ip()) { Ok(String::new()) } else { exe() };
     match n.nr {
         libc::SYS_connect => {
             let name = read_name(n.pid, n.args[1], n.args[2])?;
@@ -312,7 +354,7 @@ fn look(shared: &Shared, n: &Notification) -> io::Result<Plan> {
                 // AF_UNSPEC: dissolves the association; nothing to decide.
                 return Ok(Plan::Now(on_behalf_connect(&sock, &name)));
             };
-            Ok(Plan::Decide(Connection { pid: n.pid, exe: exe()?, proto, dest }, Act::Connect { sock, name }))
+            Ok(Plan::Decide(Connection { pid: n.pid, exe: who(dest)?, proto, dest }, Act::Connect { sock, name }))
         }
         libc::SYS_sendto => {
             let flags = n.args[3] as i32;
@@ -327,7 +369,7 @@ fn look(shared: &Shared, n: &Notification) -> io::Result<Plan> {
             }
             let mut data = vec![0u8; len];
             unotify::read_memory(n.pid, n.args[1], &mut data)?;
-            let c = Connection { pid: n.pid, exe: exe()?, proto, dest };
+            let c = Connection { pid: n.pid, exe: who(dest)?, proto, dest };
             Ok(Plan::Decide(c, Act::Send { sock, name, data, control: Vec::new(), flags }))
         }
         libc::SYS_sendmsg => {
@@ -341,7 +383,7 @@ fn look(shared: &Shared, n: &Notification) -> io::Result<Plan> {
             }
             let message = read_message(n.pid, &m)?;
             let Some(dest) = message.dest else { return Ok(Plan::Now(Answer::Error(libc::EINVAL))) };
-            let c = Connection { pid: n.pid, exe: exe()?, proto, dest };
+            let c = Connection { pid: n.pid, exe: who(dest)?, proto, dest };
             let Message { name, data, control, .. } = message;
             Ok(Plan::Decide(c, Act::Send { sock, name, data, control, flags }))
         }
