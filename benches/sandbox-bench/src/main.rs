@@ -25,7 +25,7 @@
 //!    `conv=fdatasync`, then reading it back to `/dev/null` after `drop_caches`: on the host
 //!    at `/var/tmp/hivebox-bench-host.bin`, in the box at `/var/tmp/hivebox-bench-box.bin`
 //!    (the box's upper directory, on the same disk). dd's own timing (no process start-up).
-//!    5 rounds (3 with `--quick`), both files deleted and synced before each, alternating which
+//!    5 rounds (also with `--quick`), both files deleted and synced before each, alternating which
 //!    goes first; the median of each side. Target: box ≥ 90% of the host's.
 //! 3. Network decisions: connecting (and closing) a TCP socket to a listener on the host's
 //!    outside address, N times in a row from one process in a box, in a `network = "full"` box
@@ -83,7 +83,7 @@ fn args() -> Result<Args> {
         }
     }
     if a.quick {
-        (a.runs, a.mib, a.rounds) = (20, 256, 3);
+        (a.runs, a.mib, a.rounds) = (20, 256, 5);
     }
     a.runs = runs.unwrap_or(a.runs).max(1);
     a.mib = mib.unwrap_or(a.mib).max(1);
