@@ -4,42 +4,17 @@
 //! works, and the box's own loopback and unix sockets are untouched.
 //!
 //! The boxes use the rules alone ([`hivebox_sandbox::netdecide::RulesDecider`]); asking a person
-//! through the daemon is tested with the CLI (`hivebox-cli`, `tests/it/netdecide.rs`).
+//! through the daemon is tested in `hivebox-daemon` (`tests/it/netdecide.rs`) and end to end with
+//! the CLI (`hivebox-cli`, `tests/it/boxes.rs`).
 
+use crate::common::{TestCgroup, host_address, run_to_end};
 use hivebox_sandbox::BoxSpec;
 use hivebox_sandbox::net::NetworkMode;
 use hivebox_sandbox::netrules::NetRules;
 use std::io::Read;
 use std::net::{IpAddr, TcpListener, UdpSocket};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
-
-/// A cgroup v2 directory of its own for one box, removed at the end.
-pub struct TestCgroup(pub PathBuf);
-
-impl TestCgroup {
-    pub fn new(tag: &str) -> Self {
-        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let root = PathBuf::from("/sys/fs/cgroup/unified");
-        assert!(root.join("cgroup.procs").exists(), "cgroup v2 must be mounted at {}", root.display());
-        let dir = root.join(format!("hivebox-escape-{tag}-{}-{n}", std::process::id()));
-        std::fs::create_dir(&dir).unwrap();
-        TestCgroup(dir)
-    }
-}
-
-impl Drop for TestCgroup {
-    fn drop(&mut self) {
-        for _ in 0..50 {
-            if std::fs::remove_dir(&self.0).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
 
 const HELPERS: &str = r#"
 import ctypes, os, socket, sys, threading, time
@@ -84,24 +59,9 @@ fn run(rules: &str, script: &str) -> String {
     spec.network = NetworkMode::Decide;
     spec.net_rules = rules;
     spec.cgroup = Some(cgroup.0.clone());
-    let (mut reader, writer) = std::io::pipe().unwrap();
-    spec.output = Some(Arc::new(writer.into()));
-    let child = hivebox_sandbox::spawn_boxed(&spec).expect("the box starts");
-    drop(spec);
-    let mut out = String::new();
-    reader.read_to_string(&mut out).unwrap();
-    let status = child.wait().unwrap();
+    let (status, out) = run_to_end(spec);
     assert!(status.success(), "the box's script failed ({status}): {out}");
     out
-}
-
-/// The host's first global IPv4 address: what the box reaches through pasta.
-fn host_address() -> IpAddr {
-    let out = std::process::Command::new("ip").args(["-4", "-o", "addr", "show", "scope", "global"]).output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let word = text.split_whitespace().skip_while(|w| *w != "inet").nth(1);
-    word.and_then(|w| w.split('/').next()?.parse().ok())
-        .expect("the machine needs a global IPv4 address for the network tests (ip -4 addr show scope global)")
 }
 
 /// Counts the connections a listener gets (each read to its end) until `stop` is dropped.

@@ -23,13 +23,7 @@ fn new_box(name: &str) -> (tempfile::TempDir, PathBuf) {
 fn sh(home: &Path, dir: &Path, script: &str) -> (i32, String) {
     let mut spec = BoxSpec::new("escape", dir, vec!["/bin/sh".into(), "-c".into(), script.into()]);
     spec.hide = vec![home.to_owned()];
-    let (mut reader, writer) = std::io::pipe().unwrap();
-    spec.output = Some(Arc::new(writer.into()));
-    let child = hivebox_sandbox::spawn_boxed(&spec).expect("the box starts");
-    drop(spec);
-    let mut out = String::new();
-    reader.read_to_string(&mut out).unwrap();
-    let status = child.wait().unwrap();
+    let (status, out) = crate::common::run_to_end(spec);
     (status.code().unwrap_or(-1), out)
 }
 

@@ -17,71 +17,13 @@
 //! root and removes at the end.
 
 use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
 use hivebox_sandbox::{BoxSpec, BoxedChild};
 
+use crate::common::TestCgroup;
 use crate::processes::PROBE;
-
-/// A cgroup of the test's own, removed (once empty) when dropped.
-struct TestCgroup(PathBuf);
-
-impl TestCgroup {
-    fn new(tag: &str) -> TestCgroup {
-        assert!(rustix::process::geteuid().is_root(), "the escape tests need root (CI runs them as root)");
-        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-        let root = info
-            .lines()
-            .find_map(|l| {
-                let (pre, post) = l.split_once(" - ")?;
-                if post.starts_with("cgroup2 ") { pre.split(' ').nth(4) } else { None }
-            })
-            .expect("a cgroup v2 hierarchy is mounted");
-        let dir = Path::new(root).join(format!("hivebox-escape-hostaccess-{}-{tag}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        TestCgroup(dir)
-    }
-
-    /// The host pids in it whose command name is `comm`.
-    fn pids(&self, comm: &str) -> Vec<u32> {
-        let procs = std::fs::read_to_string(self.0.join("cgroup.procs")).unwrap();
-        procs
-            .lines()
-            .filter_map(|p| p.parse().ok())
-            .filter(|p| std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == comm))
-            .collect()
-    }
-
-    /// The one process named `comm` in it, once there is exactly one (a shell's child is
-    /// another `sh` until it has `exec`ed; 5 s at most).
-    fn pid(&self, comm: &str) -> u32 {
-        let mut pids = Vec::new();
-        for _ in 0..250 {
-            pids = self.pids(comm);
-            if pids.len() == 1 {
-                return pids[0];
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        panic!("processes named {comm} in {}: {pids:?}", self.0.display());
-    }
-}
-
-impl Drop for TestCgroup {
-    fn drop(&mut self) {
-        // A failed test may leave its box running: end whatever is left (this write is not a
-        // signal a process sends, so no protection refuses it).
-        let _ = std::fs::write(self.0.join("cgroup.kill"), "1");
-        for _ in 0..100 {
-            if std::fs::remove_dir(&self.0).is_ok() || !self.0.exists() {
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-    }
-}
 
 /// A box running `script` (`/bin/sh -c`) in `cgroup`, started and read up to its line
 /// `ready`.

@@ -3,10 +3,11 @@
 //! every mode; `none` reaches nothing but the box's own loopback; `full` reaches the outside
 //! through pasta; processes of one box talk over the box's 127.0.0.1.
 
+use crate::common::host_address;
 use hivebox_sandbox::BoxSpec;
 use hivebox_sandbox::net::NetworkMode;
 use std::io::{BufRead, BufReader, Read};
-use std::net::{IpAddr, TcpListener};
+use std::net::TcpListener;
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
 use std::path::PathBuf;
@@ -138,25 +139,16 @@ fn host_abstract_sockets_are_unreachable_and_box_ones_too() {
     b.finish();
 }
 
-/// The host's first global IPv4 address (`ip -4 -o addr show scope global`).
-fn host_address() -> Option<IpAddr> {
-    let out = std::process::Command::new("ip").args(["-4", "-o", "addr", "show", "scope", "global"]).output().ok()?;
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let word = text.split_whitespace().skip_while(|w| *w != "inet").nth(1)?;
-    word.split('/').next()?.parse().ok()
-}
-
 #[test]
 fn none_reaches_nothing_but_its_loopback() {
-    let target = host_address().map_or("192.0.2.77".to_owned(), |a| a.to_string());
+    let target = host_address();
     let out = run(NetworkMode::None, &format!("tcp('{target}', 9)\ntcp('10.1.2.3', 80)"));
     assert_eq!(out.lines().collect::<Vec<_>>(), vec![libc::ENETUNREACH.to_string(); 2], "{out}");
 }
 
 #[test]
 fn full_reaches_the_hosts_outside_address() {
-    let addr = host_address()
-        .expect("the machine needs a global IPv4 address for the network tests (ip -4 addr show scope global)");
+    let addr = host_address();
     let listener = TcpListener::bind((addr, 0)).unwrap();
     let port = listener.local_addr().unwrap().port();
     let waiter = std::thread::spawn(move || {
