@@ -282,11 +282,6 @@ impl BoxedChild {
         drop(self.host_access);
         status
     }
-
-    /// What the connection supervisor did so far (`network = "decide"`).
-    pub fn net_counts(&self) -> Option<crate::netdecide::Counts> {
-        self.decide.as_ref().map(|(s, _)| s.counts())
-    }
 }
 
 fn wait_pid(pid: i32) -> Result<std::process::ExitStatus, SandboxError> {

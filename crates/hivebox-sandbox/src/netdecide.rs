@@ -58,17 +58,6 @@ impl NetDecider for RulesDecider {
     }
 }
 
-/// Counters of what the supervisor did (for `box inspect` and the benchmark).
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Counts {
-    /// Calls continued untouched (not a TCP/UDP destination).
-    pub passed: u64,
-    /// Connections and datagrams made on the caller's behalf.
-    pub allowed: u64,
-    /// Calls refused.
-    pub denied: u64,
-}
-
 type Cache = HashMap<(String, Proto, SocketAddr), bool>;
 
 struct Shared {
@@ -77,7 +66,6 @@ struct Shared {
     stop: OwnedFd,
     decider: Arc<dyn NetDecider>,
     cache: Mutex<Cache>,
-    counts: Mutex<Counts>,
     /// Held by the thread waiting for the next call.
     leader: Mutex<()>,
     threads: Mutex<Threads>,
@@ -96,14 +84,13 @@ struct Threads {
 
 /// The running supervisor; it ends when every process of the box is gone (or when dropped).
 pub struct Supervisor {
-    shared: Arc<Shared>,
     stop: Option<OwnedFd>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for Supervisor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Supervisor").field("counts", &self.counts()).finish()
+        f.debug_struct("Supervisor").finish_non_exhaustive()
     }
 }
 
@@ -116,19 +103,12 @@ impl Supervisor {
             stop: stop_r,
             decider,
             cache: Mutex::default(),
-            counts: Mutex::default(),
             leader: Mutex::new(()),
             threads: Mutex::new(Threads { total: 1, waiting: 0 }),
             done: std::sync::atomic::AtomicBool::new(false),
         });
-        let s = shared.clone();
-        let thread = std::thread::Builder::new().name("hivebox-net".into()).spawn(move || serve(&s))?;
-        Ok(Supervisor { shared, stop: Some(stop_w), thread: Some(thread) })
-    }
-
-    /// What it did so far.
-    pub fn counts(&self) -> Counts {
-        *self.shared.counts.lock().unwrap_or_else(|e| e.into_inner())
+        let thread = std::thread::Builder::new().name("hivebox-net".into()).spawn(move || serve(&shared))?;
+        Ok(Supervisor { stop: Some(stop_w), thread: Some(thread) })
     }
 }
 
@@ -305,14 +285,6 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 fn finish(shared: &Shared, n: &Notification, a: Answer) {
-    {
-        let mut c = lock(&shared.counts);
-        match a {
-            Answer::Continue => c.passed += 1,
-            Answer::Error(libc::EACCES) => c.denied += 1,
-            _ => c.allowed += 1,
-        }
-    }
     // ENOENT: the caller is gone or was interrupted; nothing to answer.
     let _ = unotify::answer(shared.listener.as_fd(), n.id, a);
 }
